@@ -1,0 +1,1 @@
+"""The `omdeploy` command: one thin module per verb under this package."""

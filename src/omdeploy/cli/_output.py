@@ -1,0 +1,69 @@
+"""Shared CLI plumbing: the console, --json rendering, exit codes, and options every verb takes."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+EXIT_OK = 0
+EXIT_FAILURE_FOUND = 1  # the command worked and found a problem (check errors, compare mismatch, bad inputs)
+EXIT_USER_ERROR = 2
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False)
+
+JsonOption = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.dtype):
+        return obj.name
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError("not JSON serialisable: {}".format(type(obj).__name__))
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_default, ensure_ascii=False)
+
+
+def emit(data: Dict[str, Any], as_json: bool, render: Callable[[Console], None]) -> None:
+    """One result, as JSON on stdout or rendered for people."""
+    if as_json:
+        sys.stdout.write(dumps(data) + "\n")
+    else:
+        render(console)
+
+
+def table(title: Optional[str] = None, *columns: str, **kwargs: Any) -> Table:
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, **kwargs)
+    for c in columns:
+        t.add_column(c)
+    return t
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return "{:.0f} {}".format(n, unit) if unit == "B" else "{:.1f} {}".format(n, unit)
+        n /= 1024.0
+    return str(n)
+
+
+def human_count(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return "{:.2f}{}".format(n / size, unit)
+    return str(int(n))

@@ -1,0 +1,59 @@
+"""omdeploy spec: validate a DeploySpec, print its schema, or write a starting spec from an ONNX model."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import UserError
+from ..spec import DeploySpec, InputSpec, OutputSpec, TargetSpec
+from ._output import JsonOption, console, dumps, emit
+
+
+def spec_from_model(model: Path, soc: str, cann: str) -> DeploySpec:
+    from ..onnx.inspect import summarize
+    from ..runtime.base import guess_layout
+
+    summary = summarize(model)
+    inputs = [InputSpec(t.name, [d if isinstance(d, int) else -1 for d in t.shape], t.dtype,
+                        guess_layout(t.shape)) for t in summary.inputs]
+    outputs = [OutputSpec(t.name) for t in summary.outputs]
+    spec = DeploySpec.from_dict({"model": str(model), "target": {"soc_version": soc, "cann": cann}},
+                                source="generated spec")
+    spec.inputs, spec.outputs = inputs, outputs
+    return spec
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("spec")
+    def spec_cmd(
+        path: Optional[Path] = typer.Argument(None, help="A DeploySpec (.yaml/.json) to validate, or with "
+                                                         "--init an ONNX model to start one from."),
+        schema: bool = typer.Option(False, "--schema", help="Print every key of a DeploySpec."),
+        init: bool = typer.Option(False, "--init", help="Write a starting spec for the ONNX model PATH."),
+        soc: str = typer.Option("Ascend310P3", "--soc", help="Target soc_version (with --init)."),
+        cann: str = typer.Option("8.0", "--cann", help="Target CANN version (with --init)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where --init writes the spec."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Validate a DeploySpec, print its schema, or start one from an ONNX model (--init)."""
+        if schema:
+            lines = DeploySpec.schema_lines()
+            emit({"schema": lines}, as_json, lambda c: [c.print(line, markup=False) for line in lines])
+            return
+        if path is None:
+            raise UserError("expected a spec file (or an ONNX model with --init), got nothing",
+                            hint="omdeploy spec deploy.yaml | omdeploy spec --init model.onnx | omdeploy spec --schema")
+        if init:
+            spec = spec_from_model(path, soc, cann)
+            target = output or path.with_suffix(".deploy.yaml")
+            spec.model = str(path.resolve()) if output is None else str(Path(path).resolve())
+            spec.save(target)
+            emit({"written": str(target), "spec": spec.to_dict()}, as_json,
+                 lambda c: c.print("wrote {}".format(target), markup=False))
+            return
+        spec = DeploySpec.load(path)
+        data = spec.to_dict()
+        emit({"valid": True, "spec": data}, as_json,
+             lambda c: (c.print("{}: valid".format(path), markup=False), c.print(dumps(data), markup=False)))

@@ -1,0 +1,65 @@
+"""Loading PyTorch files safely, with a clear error for files that are not PyTorch at all."""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, Union
+
+from .._optional import require
+from ..errors import UserError
+
+
+def sniff(path: Union[str, os.PathLike]) -> str:
+    """What a model file is, from its first bytes: 'torch-zip', 'torch-legacy', 'om', 'onnx', 'torchscript' or 'unknown'."""
+    path = Path(path)
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head[:4] == b"IMOD":
+        return "om"
+    if head[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except zipfile.BadZipFile:
+            return "unknown"
+        return "torchscript" if any(n.endswith("/constants.pkl") or n.endswith("/code/") or "/code/" in n
+                                    for n in names) else "torch-zip"
+    if head[:1] == b"\x80":  # pickle protocol marker of the legacy torch.save format
+        return "torch-legacy"
+    if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":  # ModelProto starts with field 1 (ir_version)
+        return "onnx"
+    return "unknown"
+
+
+_NOT_TORCH = {
+    "om": "an Ascend offline model (.om) produced by ATC; it runs through pyACL on the box "
+          "(omdeploy run/bench), torch cannot load it",
+    "onnx": "an ONNX model; use it directly (omdeploy inspect/check/convert) instead of torch.load",
+    "unknown": "not a PyTorch file (no zip or pickle header)",
+}
+
+
+def load_state_dict(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """torch.load(weights_only=True) of a state_dict (or a checkpoint holding one under 'state_dict'/'model')."""
+    torch = require("torch", "loading PyTorch weights")
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("{} does not exist".format(path))
+    kind = sniff(path)
+    if kind in _NOT_TORCH:
+        raise UserError("{} is {}".format(path, _NOT_TORCH[kind]))
+    if kind == "torchscript":
+        raise UserError("{} is a TorchScript archive, not a state_dict".format(path),
+                        hint="pass it to `omdeploy export` as a TorchScript model")
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for pickled classes, RuntimeError for corrupt archives
+        raise UserError("{} cannot be loaded with weights_only=True: {}".format(path, str(exc).splitlines()[0][:200]),
+                        hint="save only tensors (model.state_dict()); omdeploy never unpickles code") from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict):
+        raise UserError("{} holds a {}, expected a state_dict (name -> tensor)".format(path, type(obj).__name__))
+    return obj

@@ -1,0 +1,67 @@
+"""The backend protocol every runtime implements, and the tensor metadata they report."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+Dim = Union[int, str]  # an int, or a name for a dynamic dim ("?" when the model gives no name)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: Tuple[Dim, ...]
+    dtype: np.dtype
+    layout: str = "ND"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_dynamic(self) -> bool:
+        return any(not isinstance(d, int) for d in self.shape)
+
+    def shape_str(self) -> str:
+        return "[" + ", ".join(str(d) for d in self.shape) + "]"
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": np.dtype(self.dtype).name,
+                "layout": self.layout}
+
+
+class Backend:
+    """What Session needs from a runtime. Subclasses set `name` and fill the four members below.
+
+    run() receives feeds that Session has already checked and adapted to `inputs` (right names, dtypes
+    and ranks), and returns outputs in the order of `outputs`.
+    """
+
+    name = "backend"
+
+    inputs: List[TensorInfo]
+    outputs: List[TensorInfo]
+
+    def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> Dict[str, object]:
+        """Backend-specific facts for reports (providers, device, version)."""
+        return {}
+
+
+def guess_layout(shape: Sequence[Dim]) -> str:
+    """NCHW / NHWC for image-like rank-4 tensors, ND otherwise (a spec's layout always wins)."""
+    if len(shape) != 4:
+        return "ND"
+    c_first, c_last = shape[1], shape[3]
+    if isinstance(c_first, int) and c_first in (1, 3, 4) and not (isinstance(c_last, int) and c_last in (1, 3, 4)):
+        return "NCHW"
+    if isinstance(c_last, int) and c_last in (1, 3, 4) and not (isinstance(c_first, int) and c_first in (1, 3, 4)):
+        return "NHWC"
+    return "ND"

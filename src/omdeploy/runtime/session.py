@@ -1,0 +1,153 @@
+"""Session: one model, one backend, checked and adapted inputs.
+
+    with Session("model.onnx") as s:                     # onnxruntime on the CPU
+        out = s.run({"x": image})                        # dict, list, or one array
+    Session("model.onnx", backend="openvino")
+    Session("deploy.yaml")                               # a DeploySpec: model, layouts, preprocessing
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .._optional import available
+from ..errors import UserError, did_you_mean, one_of
+from ..log import logger
+from ..spec import DeploySpec
+from .adapt import InputAdapter
+from .base import Backend, TensorInfo
+
+# name -> (module, class, the package it runs on). Later backends (acl, sim, mindx) register here.
+BACKENDS: Dict[str, Tuple[str, str, str]] = {
+    "onnxruntime": ("omdeploy.runtime.onnxruntime_backend", "OnnxRuntimeBackend", "onnxruntime"),
+    "openvino": ("omdeploy.runtime.openvino_backend", "OpenVinoBackend", "openvino"),
+}
+# file suffix -> backends tried in order by backend="auto"
+AUTO_BACKENDS: Dict[str, Tuple[str, ...]] = {
+    ".onnx": ("onnxruntime", "openvino"),
+    ".xml": ("openvino",),
+}
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+Feeds = Union[Mapping[str, Any], Sequence[Any], np.ndarray]
+
+
+def _load_backend_class(name: str) -> type:
+    module, cls, _ = BACKENDS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def _resolve(model: Union[str, os.PathLike, DeploySpec], spec: Union[None, str, os.PathLike, DeploySpec]
+             ) -> Tuple[Path, Optional[DeploySpec]]:
+    if isinstance(spec, (str, os.PathLike)):
+        spec = DeploySpec.load(spec)
+    if isinstance(model, DeploySpec):
+        return model.model_path, model
+    path = Path(model)
+    if path.suffix.lower() in SPEC_SUFFIXES:
+        loaded = DeploySpec.load(path)
+        return loaded.model_path, spec or loaded
+    return path, spec
+
+
+def choose_backend(path: Path, backend: str) -> str:
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise UserError("unknown backend {!r}{}; known: {}".format(
+                backend, did_you_mean(backend, BACKENDS), one_of(sorted(BACKENDS))))
+        return backend
+    suffix = path.suffix.lower()
+    candidates = AUTO_BACKENDS.get(suffix)
+    if not candidates:
+        known = one_of(sorted(AUTO_BACKENDS))
+        raise UserError("{}: no backend runs '{}' files here; expected one of {}".format(path, suffix or "(none)", known))
+    for name in candidates:
+        if available(BACKENDS[name][2]):
+            return name
+    return candidates[0]  # opening it raises the error that names the missing extra
+
+
+class Session:
+    def __init__(self, model: Union[str, os.PathLike, DeploySpec], backend: str = "auto",
+                 spec: Union[None, str, os.PathLike, DeploySpec] = None, **options: Any):
+        path, self.spec = _resolve(model, spec)
+        if not path.exists():
+            raise UserError("model file {} does not exist".format(path))
+        self.path = path
+        self.backend_name = choose_backend(path, backend)
+        logger.debug("opening %s with %s", path, self.backend_name)
+        self._backend: Backend = _load_backend_class(self.backend_name)(str(path), spec=self.spec, **options)
+        self.inputs: List[TensorInfo] = self._with_spec_layouts(self._backend.inputs)
+        self.outputs: List[TensorInfo] = list(self._backend.outputs)
+        preprocess = self.spec.preprocess if self.spec is not None else None
+        self._adapters = {i.name: InputAdapter(i, preprocess) for i in self.inputs}
+        self._input_names = [i.name for i in self.inputs]
+        self._output_names = [o.name for o in self.outputs]
+
+    def _with_spec_layouts(self, infos: Sequence[TensorInfo]) -> List[TensorInfo]:
+        if self.spec is None:
+            return list(infos)
+        out = []
+        for info in infos:
+            declared = self.spec.input(info.name)
+            out.append(TensorInfo(info.name, info.shape, info.dtype, declared.layout) if declared else info)
+        return out
+
+    # ------------------------------------------------------------------------------------------------
+    def run(self, feeds: Feeds, outputs: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+        """Run once. `feeds`: {name: array}, [array, ...] in input order, or one array for a one-input model."""
+        named = self._name_feeds(feeds)
+        adapted = {name: self._adapters[name](value) for name, value in named.items()}
+        names = self._output_names if outputs is None else self._check_outputs(outputs)
+        results = self._backend.run(adapted, None if outputs is None else names)
+        return dict(zip(names, results))
+
+    def _name_feeds(self, feeds: Feeds) -> Dict[str, Any]:
+        names = self._input_names
+        if isinstance(feeds, np.ndarray):
+            feeds = [feeds]
+        if isinstance(feeds, Mapping):
+            unknown = [k for k in feeds if k not in self._adapters]
+            if unknown:
+                raise UserError("unknown input {!r}{}; the model's inputs are: {}".format(
+                    unknown[0], did_you_mean(unknown[0], names), one_of(names)))
+            missing = [n for n in names if n not in feeds]
+            if missing:
+                raise UserError("missing input {!r}; the model's inputs are: {}".format(missing[0], one_of(names)))
+            return dict(feeds)
+        feeds = list(feeds)
+        if len(feeds) != len(names):
+            raise UserError("expected {} input array{} ({}), got {}".format(
+                len(names), "" if len(names) == 1 else "s", one_of(names), len(feeds)))
+        return dict(zip(names, feeds))
+
+    def _check_outputs(self, outputs: Sequence[str]) -> List[str]:
+        for name in outputs:
+            if name not in self._output_names:
+                raise UserError("unknown output {!r}{}; the model's outputs are: {}".format(
+                    name, did_you_mean(name, self._output_names), one_of(self._output_names)))
+        return list(outputs)
+
+    # ------------------------------------------------------------------------------------------------
+    def describe(self) -> Dict[str, Any]:
+        return {"model": str(self.path), "backend": self.backend_name,
+                "inputs": [i.to_dict() for i in self.inputs], "outputs": [o.to_dict() for o in self.outputs],
+                **self._backend.describe()}
+
+    def close(self) -> None:
+        backend, self._backend = getattr(self, "_backend", None), None  # type: ignore[assignment]
+        if backend is not None:
+            backend.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "Session({!r}, backend={!r})".format(str(self.path), self.backend_name)

@@ -1,0 +1,1 @@
+"""Pre- and post-processing around a Session, driven by the DeploySpec."""
