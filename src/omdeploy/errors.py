@@ -53,8 +53,13 @@ class InternalError(OmdeployError):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean X?)' when a close match exists, else ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return " (did you mean '{}'?)".format(match[0]) if match else ""
+    choices = [str(c) for c in choices]
+    lowered = {c.lower(): c for c in choices}
+    word = str(word).lower()
+    match = difflib.get_close_matches(word, list(lowered), n=1, cutoff=0.6)
+    if not match and len(word) >= 3:
+        match = [c for c in lowered if c.startswith(word) or word.startswith(c)][:1]
+    return " (did you mean '{}'?)".format(lowered[match[0]]) if match else ""
 
 
 def one_of(choices: Sequence[object]) -> str:

@@ -16,7 +16,7 @@ EXIT_FAILURE_FOUND = 1  # the command worked and found a problem (check errors, 
 EXIT_USER_ERROR = 2
 
 console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 

@@ -11,7 +11,7 @@ import sys
 from typing import List, Optional
 
 # one module per verb; each defines register(app)
-COMMANDS = ["inspect", "spec", "demo"]
+COMMANDS = ["inspect", "spec", "demo", "jpeg"]
 
 _debug = False
 
@@ -24,7 +24,6 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logger.handlers[:] = [RichHandler(console=_err_console(), show_time=False, show_path=False,
                                       markup=False, rich_tracebacks=False)]
     logger.setLevel(level)
-    logger.propagate = False
 
 
 def _err_console():
@@ -82,12 +81,24 @@ def _report(exc: BaseException) -> int:
     return 1
 
 
+def _click_kind(exc: BaseException) -> str:
+    """'exit', 'abort', 'usage' or '' by class name: typer >= 0.20 vendors click as typer._click, so the
+    exception classes may come from either copy."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    if "Exit" in names:
+        return "exit"
+    if "Abort" in names:
+        return "abort"
+    if "ClickException" in names:
+        return "usage"
+    return ""
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     global _debug
     args = sys.argv[1:] if argv is None else list(argv)
     _debug = "--debug" in args
     try:
-        import click
         import typer  # noqa: F401
     except ImportError:
         sys.stderr.write("omdeploy: the command line needs the 'cli' extra: pip install 'omdeploy[cli]'\n")
@@ -96,17 +107,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         app = build_app()
         result = app(args=args, prog_name="omdeploy", standalone_mode=False)
         return result if isinstance(result, int) else 0
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        return 130
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return 2
     except KeyboardInterrupt:
         _err_console().print("interrupted")
         return 130
     except Exception as exc:
+        kind = _click_kind(exc)
+        if kind == "exit":
+            return exc.exit_code  # type: ignore[attr-defined]
+        if kind == "abort":
+            return 130
+        if kind == "usage":
+            exc.show()  # type: ignore[attr-defined]
+            return 2
         return _report(exc)
 
 

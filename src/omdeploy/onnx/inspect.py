@@ -81,7 +81,7 @@ def load_model(path: Union[str, os.PathLike], load_external_data: bool = True) -
     try:
         return onnx.load(str(path), load_external_data=load_external_data)
     except Exception as exc:  # protobuf DecodeError and friends
-        kind = "a PyTorch checkpoint (zip)" if head[:2] == b"PK" else "not a valid ONNX protobuf"
+        kind = "a PyTorch checkpoint" if head[:2] == b"PK" or head[:1] == b"\x80" else "not a valid ONNX protobuf"
         raise UserError("{} cannot be read as ONNX: {} ({})".format(path, kind, str(exc).splitlines()[0][:120])) from None
 
 
