@@ -66,7 +66,7 @@ def main() -> int:
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        effnet = export_efficientnet_lite0(asset("models/efficientnet-lite0.pth"), Path(tmp) / "effnet.onnx")
+        effnet = Path(export_efficientnet_lite0(asset("models/efficientnet-lite0.pth"), Path(tmp) / "effnet.onnx").path)
         x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
         results["efficientnet_lite0_b1"] = measure(effnet, x, args.rounds, max(5, args.calls // 2))
         tiny = scale_model(Path(tmp) / "tiny.onnx")

@@ -4,6 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian tools the tests use: cjpeg (arithmetic/progressive JPEGs for the DVPP checks)
+if ! command -v cjpeg >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjpeg-turbo-progs >/dev/null
+  else
+    echo "setup: cjpeg is missing: install Debian's libjpeg-turbo-progs (sudo apt-get install libjpeg-turbo-progs)" >&2
+    exit 1
+  fi
+fi
+
 PY=${OMDEPLOY_PYTHON:-$(scripts/find_python.sh 3.11)}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
+echo "== lint (pyflakes rules, Python 3.8 syntax) =="
+.venv/bin/ruff check --quiet --select F,E9 --target-version py38 src tests benchmarks scripts
+
 echo "== full suite (Python 3.11) =="
 .venv/bin/python -m pytest tests -p no:cacheprovider "$@"
 
@@ -18,7 +21,7 @@ if [ -n "$PY38" ]; then
   if [ ! -x .venv38/bin/python ]; then
     "$PY38" -m venv .venv38
   fi
-  if ! .venv38/bin/pip install -q --disable-pip-version-check "numpy<2" -e ".[cli,onnx,images]" pytest \
+  if ! .venv38/bin/pip install -q --disable-pip-version-check "numpy<2" -e ".[cli,onnx,images,vision]" pytest \
       >.venv38/pip.log 2>&1; then
     grep -v "is ignored: it is neither" .venv38/pip.log >&2
     echo "test: pip install for Python 3.8 failed (log above)" >&2

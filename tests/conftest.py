@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, NamedTuple
+from typing import NamedTuple
 
 import pytest
 
@@ -62,7 +62,7 @@ def efficientnet_onnx(assets, tmp_path_factory) -> Path:
     from omdeploy.demo import export_efficientnet_lite0
 
     out = tmp_path_factory.mktemp("effnet") / "efficientnet_lite0.onnx"
-    return export_efficientnet_lite0(assets.model("efficientnet-lite0.pth"), out)
+    return Path(export_efficientnet_lite0(assets.model("efficientnet-lite0.pth"), out).path)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -15,8 +15,12 @@ def __getattr__(name: str):  # lazy: `from omdeploy import Session` without impo
         from .runtime.session import Session
 
         return Session
+    if name == "export":
+        from .onnx.export import export
+
+        return export
     raise AttributeError("module 'omdeploy' has no attribute {!r}".format(name))
 
 
-__all__ = ["__version__", "DeploySpec", "Session", "OmdeployError", "UserError", "ToolchainError",
+__all__ = ["__version__", "DeploySpec", "Session", "export", "OmdeployError", "UserError", "ToolchainError",
            "InternalError"]

@@ -22,7 +22,10 @@ EXTRAS = {
     "uvicorn": "serve",
     "onnxconverter_common": "all",
     "onnxscript": "all",
+    "cv2": "vision",
 }
+# module -> the name pip installs it by, where they differ
+PIP_NAMES = {"cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml"}
 
 
 def require(module: str, purpose: Optional[str] = None) -> ModuleType:
@@ -33,7 +36,7 @@ def require(module: str, purpose: Optional[str] = None) -> ModuleType:
         top = module.split(".")[0]
         if exc.name is not None and exc.name.split(".")[0] != top:
             raise  # the package is there but one of its own dependencies is broken: show the real cause
-        raise MissingDependencyError(top, EXTRAS.get(top), purpose) from None
+        raise MissingDependencyError(PIP_NAMES.get(top, top), EXTRAS.get(top), purpose) from None
 
 
 def available(module: str) -> bool:

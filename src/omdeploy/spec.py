@@ -38,6 +38,9 @@ PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype",
 DYNAMIC_MODES = ("batch", "image_size", "dims")
 TASKS = ("none", "classify", "detect", "segment", "ocr-det", "ocr-rec", "ocr-cls")
 OUTPUT_TYPES = ("FP32", "FP16", "UINT8", "INT8")
+# with preprocess.where = aipp: the pixel format the application feeds the .om (reference/cann.md section 3)
+DEVICE_FORMATS = ("rgb", "bgr", "xrgb", "xbgr", "nv12", "nv21", "gray")
+YUV_MATRICES = ("bt601_narrow", "bt601_wide", "bt709_narrow", "bt709_wide")
 _CANN_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?([.]?(RC|rc|T|alpha|beta)\w*)*(\.\w+)*$")
 
 
@@ -123,6 +126,14 @@ class PreprocessSpec:
         "doc": "per channel, pixel units: model_input = (pixel - mean) / std"})
     where: str = field(default="host", metadata=_choices(
         PREPROCESS_WHERE, "host: numpy before the model; aipp: inside the .om (the device takes uint8 NHWC)"))
+    device_format: Optional[str] = field(default=None, metadata=_choices(
+        DEVICE_FORMATS, "where=aipp: pixel format the application feeds the .om (default: color); nv12/nv21 "
+                        "are YUV420SP, xrgb 4 bytes per pixel"))
+    yuv_matrix: str = field(default="bt601_narrow", metadata=_choices(
+        YUV_MATRICES, "where=aipp with nv12/nv21: the YUV->RGB standard (narrow = TV range, wide = full/JPEG)"))
+    device_size: Optional[List[int]] = field(default=None, metadata={
+        "doc": "where=aipp: [h, w] of the images fed when not the model's size: AIPP pads a smaller image "
+               "right/bottom (<= 32 px) or centre-crops a larger one"})
 
     def validate(self) -> List[str]:
         problems = []
@@ -134,6 +145,8 @@ class PreprocessSpec:
                     key, channels, self.color, len(values)))
         if any(s == 0 for s in self.std):
             problems.append("std: a zero std divides by zero; use 1 for 'no scaling'")
+        if self.device_size is not None and (len(self.device_size) != 2 or min(self.device_size) < 1):
+            problems.append("device_size: expected [h, w] with positive sizes, got {}".format(self.device_size))
         return problems
 
     def normalisation(self, channels: int = 3):
@@ -143,6 +156,24 @@ class PreprocessSpec:
         mean = np.asarray(self.mean if len(self.mean) == channels else self.mean * channels, np.float32)
         std = np.asarray(self.std if len(self.std) == channels else self.std * channels, np.float32)
         return mean[:channels], std[:channels]
+
+
+@dataclass
+class AtcSpec:
+    """ATC options that are not deployment facts found elsewhere in the spec (reference/cann.md section 1)."""
+    output: Optional[str] = field(default=None, metadata={
+        "doc": "--output prefix; convert names the result <prefix stem>_<soc>.om (default stem: name or model)"})
+    input_format: Optional[str] = field(default=None, metadata=_choices(
+        LAYOUTS, "--input_format (default: the inputs' layout; ND with dynamic dims)"))
+    out_nodes: List[str] = field(default_factory=list, metadata={
+        "doc": "--out_nodes: ONNX output names, or 'node:k' for the k-th output of a node"})
+    output_type: Optional[str] = field(default=None, metadata={
+        "doc": "--output_type for every output (FP32, FP16, UINT8, INT8) or per node 'n1:0:FP16;n2:0:FP32' "
+               "(default: from outputs[].dtype)"})
+    insert_op_conf: Optional[str] = field(default=None, metadata={
+        "doc": "an existing AIPP config file used as is (instead of preprocess.where: aipp)"})
+    options: Dict[str, str] = field(default_factory=dict, metadata={
+        "doc": "any other ATC option without its dashes, e.g. {log: error, op_select_implmode: high_precision}"})
 
 
 @dataclass
@@ -159,6 +190,9 @@ class DeploySpec:
     labels: Union[List[str], str, None] = field(default=None, metadata={
         "doc": "class names, or a text file with one per line (relative to the spec file)"})
     name: Optional[str] = field(default=None, metadata={"doc": "deployment name (default: model stem)"})
+    weight: Optional[str] = field(default=None, metadata={
+        "doc": "Caffe only: the .caffemodel next to a .prototxt model (ATC --weight)"})
+    atc: AtcSpec = field(default_factory=AtcSpec, metadata={"doc": "ATC options not derived from the rest"})
 
     # where relative paths resolve; set by load(), not part of the document
     base_dir: str = field(default=".", repr=False, compare=False, metadata={"internal": True})
@@ -243,6 +277,9 @@ class Sidecar:
     outputs: List[OutputSpec] = field(default_factory=list)
     spec: Dict[str, Any] = field(default_factory=dict, metadata={"doc": "the DeploySpec it was made from"})
     validation: Dict[str, Any] = field(default_factory=dict)
+    aipp_file: Optional[str] = field(default=None, metadata={"doc": "the AIPP config passed to --insert_op_conf"})
+    atc_log: Optional[str] = field(default=None, metadata={"doc": "ATC's captured output"})
+    note: str = ""
     produced_by: str = ""
     created: str = ""
     format: int = 1
@@ -295,5 +332,5 @@ def save_document(path: Path, data: Any) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None), encoding="utf-8")
 
 
-__all__ = ["DeploySpec", "TargetSpec", "InputSpec", "OutputSpec", "DynamicSpec", "PreprocessSpec",
+__all__ = ["DeploySpec", "AtcSpec", "TargetSpec", "InputSpec", "OutputSpec", "DynamicSpec", "PreprocessSpec",
            "Sidecar", "FileRef", "SchemaError", "load_document", "save_document"]

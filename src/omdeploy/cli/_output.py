@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from .._json import json_default
 
 EXIT_OK = 0
 EXIT_FAILURE_FOUND = 1  # the command worked and found a problem (check errors, compare mismatch, bad inputs)
@@ -21,22 +21,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 JsonOption = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.dtype):
-        return obj.name
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    raise TypeError("not JSON serialisable: {}".format(type(obj).__name__))
-
-
 def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_default, ensure_ascii=False)
+    return json.dumps(data, indent=2, default=json_default, ensure_ascii=False)
 
 
 def emit(data: Dict[str, Any], as_json: bool, render: Callable[[Console], None]) -> None:

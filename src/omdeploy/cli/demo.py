@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
                                                                           "$OMDEPLOY_ASSETS)."),
         as_json: bool = JsonOption,
     ) -> None:
-        """Run the demo: export EfficientNet-Lite0, inspect it, classify real photos on two runtimes."""
+        """Run the whole workflow on real assets: export, inspect, check, convert plan, simulate + compare, run, bench, OCR."""
         from ..demo import run_demo
 
         say = (lambda s: None) if as_json else (lambda s: console.print(s, markup=False, highlight=False))

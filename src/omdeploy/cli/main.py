@@ -10,8 +10,9 @@ import logging
 import sys
 from typing import List, Optional
 
-# one module per verb; each defines register(app)
-COMMANDS = ["inspect", "spec", "demo", "jpeg"]
+# one module per verb, in workflow order (the order of --help); each defines register(app)
+COMMANDS = ["doctor", "export", "inspect", "check", "sanitize", "spec", "convert", "aipp", "compare", "run",
+            "bench", "jpeg", "explain", "demo"]
 
 _debug = False
 

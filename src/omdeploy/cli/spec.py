@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 
 from ..errors import UserError
-from ..spec import DeploySpec, InputSpec, OutputSpec, TargetSpec
-from ._output import JsonOption, console, dumps, emit
+from ..spec import DeploySpec, InputSpec, OutputSpec
+from ._output import JsonOption, dumps, emit
 
 
 def spec_from_model(model: Path, soc: str, cann: str) -> DeploySpec:

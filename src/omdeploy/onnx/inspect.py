@@ -60,11 +60,11 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else "{}... ({} chars)".format(text[:limit], len(text))
 
 
-_ELEM_NAMES = {
+ELEM_NAMES = {
     1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
     9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16",
 }
-_ELEM_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
+ELEM_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
 
 
 def load_model(path: Union[str, os.PathLike], load_external_data: bool = True) -> Any:
@@ -110,16 +110,16 @@ def _shape(value_info: Any) -> List[Dim]:
     return dims
 
 
-def _tensor(value_info: Any) -> TensorSummary:
+def tensor_summary(value_info: Any) -> TensorSummary:
     elem = value_info.type.tensor_type.elem_type
-    return TensorSummary(value_info.name, _ELEM_NAMES.get(elem, "type{}".format(elem)), _shape(value_info))
+    return TensorSummary(value_info.name, ELEM_NAMES.get(elem, "type{}".format(elem)), _shape(value_info))
 
 
 def _tensor_params(tensor: Any) -> Tuple[int, int]:
     count = 1
     for d in tensor.dims:
         count *= int(d)
-    return count, count * _ELEM_BYTES.get(tensor.data_type, 4)
+    return count, count * ELEM_BYTES.get(tensor.data_type, 4)
 
 
 def summarize(model_or_path: Any) -> ModelSummary:
@@ -156,8 +156,8 @@ def summarize(model_or_path: Any) -> ModelSummary:
         ir_version=int(model.ir_version),
         producer=" ".join(p for p in (model.producer_name, model.producer_version) if p),
         opsets=opsets,
-        inputs=[_tensor(v) for v in graph.input if v.name not in initializer_names],
-        outputs=[_tensor(v) for v in graph.output],
+        inputs=[tensor_summary(v) for v in graph.input if v.name not in initializer_names],
+        outputs=[tensor_summary(v) for v in graph.output],
         operators=dict(ops.most_common()),
         node_count=nodes,
         parameter_count=params,

@@ -5,7 +5,8 @@ HWC/NHWC array given to an NCHW input, int32 -> int64. A uint8 image given to a 
 only when a PreprocessSpec says how (colour order, mean/std). Everything else is a UserError naming the
 input, what was expected and what was given.
 
-Decisions are cached per (dtype, shape) so the steady-state cost of a call is one dict look-up.
+Decisions are made (and logged) once per (dtype, shape) per input and cached, so the steady-state cost of a
+call is one dict look-up.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import UserError
-from ..log import info_once
+from ..log import logger
 from ..spec import PreprocessSpec
 from .base import TensorInfo
 
@@ -59,7 +60,7 @@ class InputAdapter:
         # 1. rank: add a leading batch dim when that is the only difference
         if len(shape) == info.rank - 1 and info.rank >= 2 and not (isinstance(info.shape[0], int) and info.shape[0] != 1):
             steps.append(lambda a: a[np.newaxis])
-            info_once(("batch", name), "input '%s': added the batch dimension (got %s, model takes %s)",
+            logger.info("input '%s': added the batch dimension (got %s, model takes %s)",
                       name, shape, info.shape_str())
             shape = (1,) + tuple(shape)
         if len(shape) != info.rank:
@@ -71,7 +72,7 @@ class InputAdapter:
             nhwc = (shape[0], shape[3], shape[1], shape[2])
             if isinstance(channels, int) and shape[3] == channels and self._fits(nhwc):
                 steps.append(lambda a: a.transpose(0, 3, 1, 2))
-                info_once(("layout", name), "input '%s': transposed NHWC %s to NCHW %s", name, shape, nhwc)
+                logger.info("input '%s': transposed NHWC %s to NCHW %s", name, shape, nhwc)
                 shape = nhwc
         if not self._fits(shape):
             raise self._fail("got shape {}".format(tuple(shape)))
@@ -91,7 +92,7 @@ class InputAdapter:
     def _dtype_steps(self, have: np.dtype, want: np.dtype) -> List[Step]:
         name = self.info.name
         if have in _FLOATS and want in _FLOATS:
-            info_once(("dtype", name, have.name), "input '%s': cast %s to %s (the model takes %s)",
+            logger.info("input '%s': cast %s to %s (the model takes %s)",
                       name, have.name, want.name, want.name)
             return [lambda a: a.astype(want)]
         if have == np.uint8 and want.kind == "f":
@@ -99,11 +100,11 @@ class InputAdapter:
                 raise self._fail("got uint8 (an image?)",
                                  hint="give Session a spec with `preprocess` (mean/std, colour order) to "
                                       "normalise images, or pass normalised {} data".format(want.name))
-            info_once(("normalise", name), "input '%s': normalised uint8 image to %s with the spec's preprocess",
+            logger.info("input '%s': normalised uint8 image to %s with the spec's preprocess",
                       name, want.name)
             return [self._normaliser(want)]
         if (have, want) in _SAFE_INT_CASTS:
-            info_once(("dtype", name, have.name), "input '%s': cast %s to %s", name, have.name, want.name)
+            logger.info("input '%s': cast %s to %s", name, have.name, want.name)
             return [lambda a: a.astype(want)]
         hint = "cast it first, e.g. array.astype(np.{})".format(want.name)
         if have == np.float64:

@@ -40,6 +40,9 @@ class Backend:
     """
 
     name = "backend"
+    # True when `inputs` describe the device's own contract (sim, acl, mindx): a spec's layouts then do not
+    # override them (an AIPP input takes uint8 NHWC whatever the ONNX layout was)
+    reports_device_layouts = False
 
     inputs: List[TensorInfo]
     outputs: List[TensorInfo]

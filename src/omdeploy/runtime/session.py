@@ -17,7 +17,7 @@ import numpy as np
 from .._optional import available
 from ..errors import UserError, did_you_mean, one_of
 from ..log import logger
-from ..spec import DeploySpec
+from ..spec import DeploySpec, Sidecar
 from .adapt import InputAdapter
 from .base import Backend, TensorInfo
 
@@ -25,11 +25,15 @@ from .base import Backend, TensorInfo
 BACKENDS: Dict[str, Tuple[str, str, str]] = {
     "onnxruntime": ("omdeploy.runtime.onnxruntime_backend", "OnnxRuntimeBackend", "onnxruntime"),
     "openvino": ("omdeploy.runtime.openvino_backend", "OpenVinoBackend", "openvino"),
+    "sim": ("omdeploy.runtime.sim", "SimBackend", "onnxruntime"),
+    "acl": ("omdeploy.runtime.acl", "AclBackend", "acl"),
+    "mindx": ("omdeploy.runtime.mindx", "MindxBackend", "mindx.sdk"),
 }
 # file suffix -> backends tried in order by backend="auto"
 AUTO_BACKENDS: Dict[str, Tuple[str, ...]] = {
     ".onnx": ("onnxruntime", "openvino"),
     ".xml": ("openvino",),
+    ".om": ("acl", "mindx"),
 }
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -48,6 +52,14 @@ def _resolve(model: Union[str, os.PathLike, DeploySpec], spec: Union[None, str, 
     if isinstance(model, DeploySpec):
         return model.model_path, model
     path = Path(model)
+    if path.name.lower().endswith(".om.json"):  # a sidecar: run the model it describes
+        path = path.with_name(path.name[:-len(".json")])
+    if path.suffix.lower() == ".om" and spec is None and Sidecar.path_for(path).is_file():
+        # the sidecar carries the spec the .om was built from: its preprocessing applies on the box too
+        sidecar_spec = Sidecar.load(Sidecar.path_for(path)).spec
+        if sidecar_spec:
+            return path, DeploySpec.from_dict(sidecar_spec, source=str(Sidecar.path_for(path)),
+                                              base_dir=str(path.parent))
     if path.suffix.lower() in SPEC_SUFFIXES:
         loaded = DeploySpec.load(path)
         return loaded.model_path, spec or loaded
@@ -89,7 +101,7 @@ class Session:
         self._output_names = [o.name for o in self.outputs]
 
     def _with_spec_layouts(self, infos: Sequence[TensorInfo]) -> List[TensorInfo]:
-        if self.spec is None:
+        if self.spec is None or self._backend.reports_device_layouts:
             return list(infos)
         out = []
         for info in infos:
@@ -131,6 +143,11 @@ class Session:
                 raise UserError("unknown output {!r}{}; the model's outputs are: {}".format(
                     name, did_you_mean(name, self._output_names), one_of(self._output_names)))
         return list(outputs)
+
+    @property
+    def backend(self) -> Backend:
+        """The backend instance, for backend-specific facts (e.g. the acl backend's stage timings)."""
+        return self._backend
 
     # ------------------------------------------------------------------------------------------------
     def describe(self) -> Dict[str, Any]:

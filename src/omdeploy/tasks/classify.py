@@ -1,9 +1,12 @@
 """Classification post-processing: probabilities and top-k with labels."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .base import ImageTask, ModelRef
+from .preprocess import Geometry
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -25,3 +28,18 @@ def top_k(scores: np.ndarray, k: int = 5, labels: Optional[Sequence[str]] = None
     order = order[np.argsort(-probs[order])]
     return [{"index": int(i), "label": labels[i] if labels is not None and i < len(labels) else str(int(i)),
              "score": float(probs[i])} for i in order]
+
+
+class Classifier(ImageTask):
+    """Top-k classification of RGB uint8 images, driven by the spec (preprocessing, labels)."""
+
+    name = "classify"
+
+    def __init__(self, model: ModelRef, k: int = 5, labels: Optional[Sequence[str]] = None,
+                 preset: Optional[str] = None, backend: str = "auto", **options: Any):
+        self._open(model, preset, labels, backend, options)
+        self.k = k
+
+    def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
+        scores = next(iter(self.session.run([prepared[0]]).values()))
+        return {"top": top_k(scores[0], self.k, self.labels)}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
+from typing import Iterable, List, Sequence, Union
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from .._optional import require
 from ..errors import UserError
 
 MAX_PIXELS = 16384 * 16384
+_EXIF_ORIENTATION = 0x0112
 
 
 def load_image(path: Union[str, os.PathLike]) -> np.ndarray:
@@ -27,9 +28,26 @@ def load_image(path: Union[str, os.PathLike]) -> np.ndarray:
         with Image.open(path) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise UserError("{} is {}x{}, larger than {} pixels".format(path, img.width, img.height, MAX_PIXELS))
-            img = ImageOps.exif_transpose(img)
-            return np.asarray(img.convert("RGB"))
+            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # exif_transpose copies even when nothing turns
+                img = ImageOps.exif_transpose(img)
+            return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
     except UserError:
         raise
     except Exception as exc:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
         raise UserError("{} is not a readable image: {}".format(path, str(exc).splitlines()[0][:160])) from None
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def files_with_suffixes(paths: Iterable[Union[str, os.PathLike]], suffixes: Sequence[str]) -> List[Path]:
+    """Files as given (whatever their suffix); folders searched recursively for `suffixes`, sorted."""
+    found: List[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UserError("{} does not exist".format(path), hint="give image files, folders or video files")
+    return found

@@ -1,0 +1,490 @@
+"""DeploySpec <-> ATC command line (reference/cann.md section 1), with ATC's rules as data.
+
+`build_argv(spec)` gives the argument list (never a shell string); `spec_from_atc("atc --model=... ...")`
+reads an existing command back into a DeploySpec so hand-written scripts can migrate. Both go through
+`check_options`, which applies the tables below (allowed values, exclusions, requirements, gear limits) and
+reports every violation at once, each naming the options involved.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path, PurePath
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from ..errors import UserError, did_you_mean, one_of
+from ..spec import PRECISION_MODES, SOC_VERSIONS, DeploySpec
+
+Options = Dict[str, str]
+Positions = List[Tuple[str, int, int]]  # (input, axis, rank) of each -1 in --input_shape
+
+# --framework from the model file's suffix
+FRAMEWORKS = {".prototxt": "0", ".air": "1", ".pb": "3", ".onnx": "5"}
+FRAMEWORK_NAMES = {"0": "Caffe", "1": "MindSpore", "3": "TensorFlow", "5": "ONNX"}
+INPUT_FORMATS_BY_FRAMEWORK = {
+    "0": ("NCHW", "ND"), "1": ("NCHW",), "3": ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC"), "5": ("NCHW", "NCDHW", "ND"),
+}
+OUTPUT_TYPES = ("FP32", "FP16", "UINT8", "INT8")
+GEAR_OPTIONS = ("dynamic_batch_size", "dynamic_image_size", "dynamic_dims")
+MIN_GEARS, MAX_GEARS = 2, 100
+MAX_BATCH = 2048
+NO_DYNAMIC_SHAPE_SOCS = re.compile(r"^Ascend310(B\d)?$")  # no ranges / bare -1 without gears on 310, 310B
+
+# every option convert knows, in the order build_argv writes them
+KNOWN_OPTIONS: Tuple[str, ...] = (
+    "mode", "model", "weight", "framework", "output", "soc_version", "input_format", "input_shape",
+    "input_shape_range", "dynamic_batch_size", "dynamic_image_size", "dynamic_dims", "input_fp16_nodes",
+    "insert_op_conf", "out_nodes", "output_type", "is_output_adjust_hw_layout", "precision_mode",
+    "precision_mode_v2", "keep_dtype", "customize_dtypes", "modify_mixlist", "op_select_implmode",
+    "optypelist_for_implmode", "op_precision_mode", "fusion_switch_file", "enable_small_channel",
+    "compression_optimize_conf", "log",
+)
+# options that must appear (mode 0 builds an .om)
+REQUIRED = ("model", "framework", "output", "soc_version")
+
+# option -> the values ATC accepts
+ALLOWED_VALUES: Dict[str, Tuple[str, ...]] = {
+    "mode": ("0",),
+    "framework": tuple(FRAMEWORK_NAMES),
+    "soc_version": SOC_VERSIONS,
+    "precision_mode": PRECISION_MODES,
+    "precision_mode_v2": ("fp16", "origin", "cube_fp16in_fp32out", "mixed_float16", "mixed_bfloat16",
+                          "mixed_hif8", "cube_hif8"),
+    "op_select_implmode": ("high_performance", "high_precision", "high_precision_for_all",
+                           "high_performance_for_all"),
+    "enable_small_channel": ("0", "1"),
+    "log": ("debug", "info", "warning", "error", "null"),
+}
+
+VALUE_DOCS = {"soc_version": "'Ascend' + the Name column of `npu-smi info` on the box (310P3 -> Ascend310P3)"}
+
+# (a, b, why): never together
+EXCLUSIVE: Tuple[Tuple[str, str, str], ...] = (
+    ("dynamic_batch_size", "dynamic_image_size", "a model has one kind of gear"),
+    ("dynamic_batch_size", "dynamic_dims", "a model has one kind of gear"),
+    ("dynamic_image_size", "dynamic_dims", "a model has one kind of gear"),
+    ("dynamic_batch_size", "input_shape_range", "gears and shape ranges exclude each other"),
+    ("dynamic_image_size", "input_shape_range", "gears and shape ranges exclude each other"),
+    ("dynamic_dims", "input_shape_range", "gears and shape ranges exclude each other"),
+    ("dynamic_dims", "insert_op_conf", "ATC does not combine dynamic_dims with AIPP; use dynamic_image_size "
+                                       "gears or preprocess on the host"),
+    ("precision_mode", "precision_mode_v2", "give one precision option (precision_mode_v2 is the successor)"),
+)
+
+# (option, needs, why)
+REQUIRES: Tuple[Tuple[str, str, str], ...] = (
+    ("dynamic_batch_size", "input_shape", "the -1 to vary must be marked in --input_shape"),
+    ("dynamic_image_size", "input_shape", "the -1 H and W to vary must be marked in --input_shape"),
+    ("dynamic_dims", "input_shape", "the -1 dims to vary must be marked in --input_shape"),
+    ("dynamic_dims", "input_format", "dynamic_dims needs --input_format=ND"),
+    ("enable_small_channel", "insert_op_conf", "the small-channel convolution needs static AIPP"),
+    ("optypelist_for_implmode", "op_select_implmode", "the op list refines --op_select_implmode"),
+)
+
+Check = Callable[[Options], List[str]]
+
+
+def _parse_input_shape(value: str) -> List[Tuple[str, List[str]]]:
+    """'in1:1,3,-1,-1;in2:' -> [('in1', ['1','3','-1','-1']), ('in2', [])]; names may contain ':'."""
+    out = []
+    for part in filter(None, value.split(";")):
+        name, _, dims = part.rpartition(":")
+        if not name:
+            raise UserError("--input_shape: expected 'name:d1,d2,...' for each input, got {!r}".format(part))
+        out.append((name, [d.strip() for d in dims.split(",")] if dims.strip() else []))
+    return out
+
+
+def _gear_list(option: str, value: str) -> List[List[str]]:
+    if option == "dynamic_batch_size":
+        return [[g] for g in filter(None, value.split(","))]
+    return [[v.strip() for v in g.split(",")] for g in filter(None, value.split(";"))]
+
+
+def _dynamic_positions(opts: Options) -> Positions:
+    return [(name, axis, len(dims)) for name, dims in _parse_input_shape(opts.get("input_shape", ""))
+            for axis, d in enumerate(dims) if d == "-1"]
+
+
+def _batch_gears(opts: Options, gears: List[List[str]], positions: Positions) -> List[str]:
+    problems = []
+    bad = [int(g[0]) for g in gears if not 1 <= int(g[0]) <= MAX_BATCH]
+    if bad:
+        problems.append("--dynamic_batch_size: batch sizes are 1 to {}, got {}".format(MAX_BATCH, bad))
+    if any(axis != 0 for _, axis, _ in positions):
+        problems.append("--dynamic_batch_size: -1 may only be the first (N) dim in --input_shape, got {!r}".format(
+            opts.get("input_shape")))
+    return problems
+
+
+def _image_size_gears(opts: Options, gears: List[List[str]], positions: Positions) -> List[str]:
+    problems = []
+    if any(len(g) != 2 for g in gears):
+        problems.append("--dynamic_image_size: each gear is 'h,w', got {!r}".format(opts["dynamic_image_size"]))
+    fmt = opts.get("input_format", "NCHW")
+    if fmt not in ("NCHW", "NHWC"):
+        problems.append("--dynamic_image_size needs --input_format NCHW or NHWC, got {}".format(fmt))
+    hw = (2, 3) if fmt == "NCHW" else (1, 2)
+    if any(axis not in hw for _, axis, _ in positions):
+        problems.append("--dynamic_image_size: -1 may only mark H and W in --input_shape, got {!r}".format(
+            opts.get("input_shape")))
+    return problems
+
+
+def _dims_gears(opts: Options, gears: List[List[str]], positions: Positions) -> List[str]:
+    problems = []
+    widths = {len(g) for g in gears}
+    if positions and widths != {len(positions)}:
+        problems.append("--dynamic_dims: each gear needs one value per -1 in --input_shape ({}), got gears of {} "
+                        "values".format(len(positions), sorted(widths)))
+    if opts.get("input_format", "ND") != "ND":
+        problems.append("--dynamic_dims needs --input_format=ND, got --input_format={}".format(opts["input_format"]))
+    if any(rank > 4 for _, _, rank in positions):
+        problems.append("--dynamic_dims: ND inputs have rank <= 4")
+    return problems
+
+
+GEAR_CHECKS = {"dynamic_batch_size": _batch_gears, "dynamic_image_size": _image_size_gears,
+               "dynamic_dims": _dims_gears}
+
+
+def _check_gears(opts: Options) -> List[str]:
+    problems = []
+    for option, check in GEAR_CHECKS.items():
+        if option not in opts:
+            continue
+        gears = _gear_list(option, opts[option])
+        if not MIN_GEARS <= len(gears) <= MAX_GEARS:
+            problems.append("--{}: ATC takes {} to {} gears, got {}".format(option, MIN_GEARS, MAX_GEARS, len(gears)))
+        if any(not v.lstrip("-").isdigit() for g in gears for v in g):
+            problems.append("--{}: gears are integers, got {!r}".format(option, opts[option]))
+            continue
+        positions = _dynamic_positions(opts)
+        problems.extend(check(opts, gears, positions))
+        if "input_shape" in opts and not positions:
+            problems.append("--{}: --input_shape has no -1 dim for the gears to fill".format(option))
+    return problems
+
+
+def _check_true_dynamic(opts: Options) -> List[str]:
+    if any(o in opts for o in GEAR_OPTIONS):
+        return []
+    shapes = _parse_input_shape(opts.get("input_shape", ""))
+    dynamic = [name for name, dims in shapes if any(d == "-1" or "~" in d for d in dims)]
+    if dynamic and NO_DYNAMIC_SHAPE_SOCS.match(opts.get("soc_version", "")):
+        return ["--input_shape: {} has -1 or range dims without gears, and {} takes no true dynamic shape; add "
+                "--dynamic_batch_size/--dynamic_image_size/--dynamic_dims or fix the dims".format(
+                    one_of(dynamic), opts["soc_version"])]
+    if "input_shape_range" in opts and NO_DYNAMIC_SHAPE_SOCS.match(opts.get("soc_version", "")):
+        return ["--input_shape_range: {} takes no shape ranges".format(opts["soc_version"])]
+    return []
+
+
+def _check_input_format(opts: Options) -> List[str]:
+    fmt, framework = opts.get("input_format"), opts.get("framework")
+    problems = []
+    allowed = INPUT_FORMATS_BY_FRAMEWORK.get(framework or "")
+    if fmt and allowed and fmt not in allowed:
+        problems.append("--input_format: {} models take {}, got {}".format(
+            FRAMEWORK_NAMES[framework], one_of(allowed), fmt))  # type: ignore[index]
+    if fmt and "insert_op_conf" in opts and fmt not in ("NCHW", "NHWC"):
+        problems.append("--input_format={} with --insert_op_conf: AIPP inputs must be NCHW or NHWC".format(fmt))
+    return problems
+
+
+def _check_model(opts: Options) -> List[str]:
+    problems = []
+    model, framework = opts.get("model", ""), opts.get("framework")
+    expected = FRAMEWORKS.get(PurePath(model).suffix.lower())
+    if model and expected is None:
+        problems.append("--model: expected a .onnx, .pb, .prototxt or .air file, got {}".format(model))
+    elif framework and expected and framework != expected:
+        problems.append("--framework={} ({}) does not match --model {} ({} is --framework={})".format(
+            framework, FRAMEWORK_NAMES.get(framework, "?"), model, FRAMEWORK_NAMES[expected], expected))
+    if framework == "0" and "weight" not in opts:
+        problems.append("--weight: a Caffe model (--framework=0) needs its .caffemodel")
+    if "weight" in opts and framework not in (None, "0"):
+        problems.append("--weight is for Caffe models only (--framework=0), got --framework={}".format(framework))
+    return problems
+
+
+def _check_outputs(opts: Options) -> List[str]:
+    problems = []
+    value = opts.get("output_type")
+    if value is not None:
+        if ":" in value:
+            for item in filter(None, value.split(";")):
+                parts = item.rsplit(":", 2)
+                if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in OUTPUT_TYPES:
+                    problems.append("--output_type: per node entries are 'node:index:TYPE' with TYPE in {}, got "
+                                    "{!r}".format(one_of(OUTPUT_TYPES), item))
+        elif value not in OUTPUT_TYPES:
+            problems.append("--output_type: expected one of {}, got {!r}{}".format(
+                one_of(OUTPUT_TYPES), value, did_you_mean(value, OUTPUT_TYPES)))
+    nodes = [n for n in opts.get("out_nodes", "").split(";") if n]
+    styles = {bool(re.search(r":\d+$", n)) for n in nodes}
+    if len(styles) > 1:
+        problems.append("--out_nodes: use one style, all 'node:k' or all output names, got {!r}".format(
+            opts["out_nodes"]))
+    return problems
+
+
+def _check_fp16_with_aipp(opts: Options) -> List[str]:
+    """--input_fp16_nodes and --insert_op_conf on the same input (AIPP makes that input uint8)."""
+    conf, fp16 = opts.get("insert_op_conf"), opts.get("input_fp16_nodes")
+    if not conf or not fp16:
+        return []
+    names = [name for name, _ in _parse_input_shape(opts.get("input_shape", ""))]
+    try:
+        from .aipp import parse_aipp
+
+        ranks = [c.related_input_rank for c in parse_aipp(Path(conf).read_text(encoding="utf-8"), conf)]
+    except (OSError, UserError):
+        ranks = [0]  # the file is not readable here: AIPP's default input is the first
+    aipp_names = {names[r] for r in ranks if r < len(names)}
+    clash = [n for n in fp16.split(";") if n in aipp_names]
+    if clash:
+        return ["--input_fp16_nodes and --insert_op_conf on the same input {}: AIPP feeds it uint8 and writes "
+                "float16 itself; drop it from --input_fp16_nodes".format(one_of(clash))]
+    return []
+
+
+CHECKS: Tuple[Check, ...] = (_check_model, _check_input_format, _check_gears, _check_true_dynamic,
+                             _check_outputs, _check_fp16_with_aipp)
+
+
+def option_problems(opts: Options) -> List[str]:
+    """Every rule broken by these options (each message names the options)."""
+    problems = []
+    for name in opts:
+        if name not in KNOWN_OPTIONS:
+            problems.append("--{}: not an ATC option convert knows{}".format(name, did_you_mean(name, KNOWN_OPTIONS)))
+    problems.extend("--{}: required".format(name) for name in REQUIRED if not opts.get(name))
+    for name, allowed in ALLOWED_VALUES.items():
+        if name in opts and opts[name] not in allowed:
+            expected = VALUE_DOCS.get(name) or "one of " + one_of(allowed)
+            problems.append("--{}: expected {}, got {!r}{}".format(
+                name, expected, opts[name], did_you_mean(opts[name], allowed)))
+    problems.extend("--{} and --{} cannot be combined: {}".format(a, b, why)
+                    for a, b, why in EXCLUSIVE if a in opts and b in opts)
+    problems.extend("--{} needs --{}: {}".format(a, b, why)
+                    for a, b, why in REQUIRES if a in opts and b not in opts)
+    for check in CHECKS:
+        problems.extend(check(opts))
+    return problems
+
+
+def check_options(opts: Options, source: str = "ATC options") -> None:
+    problems = option_problems(opts)
+    if problems:
+        raise UserError("{}: {}".format(source, "; ".join(problems)),
+                        hint="see `omdeploy spec --schema` and docs/convert.md for what each option takes")
+
+
+# ---------------------------------------------------------------------------------------------------
+# spec -> options
+
+
+def output_stem(spec: DeploySpec) -> str:
+    """<stem>_<soc>: the name convert gives the .om (stem: atc.output's name, spec name or model stem)."""
+    stem = PurePath(spec.atc.output).name if spec.atc.output else (spec.name or PurePath(spec.model).stem)
+    return "{}_{}".format(stem, spec.target.soc_version)
+
+
+def _dim(d: Union[int, str]) -> str:
+    if isinstance(d, int):
+        return str(d)
+    return d if re.match(r"^\d+~\d+$", d) else "-1"
+
+
+def _input_format(spec: DeploySpec) -> Optional[str]:
+    if spec.atc.input_format:
+        return spec.atc.input_format
+    if spec.dynamic is not None and spec.dynamic.mode == "dims":
+        return "ND"
+    layouts = {i.layout for i in spec.inputs if i.shape}
+    if len(layouts) > 1:
+        raise UserError("inputs have layouts {}; ATC takes one --input_format for all inputs".format(
+            one_of(sorted(layouts))), hint="set atc.input_format in the spec")
+    return layouts.pop() if layouts else None
+
+
+def _gear_value(spec: DeploySpec) -> Tuple[str, str]:
+    dynamic = spec.dynamic
+    option = {"batch": "dynamic_batch_size", "image_size": "dynamic_image_size", "dims": "dynamic_dims"}[dynamic.mode]
+    if dynamic.mode == "batch":
+        return option, ",".join(str(g[0]) for g in dynamic.gear_tuples())
+    return option, ";".join(",".join(str(v) for v in g) for g in dynamic.gear_tuples())
+
+
+def _output_type(spec: DeploySpec) -> Optional[str]:
+    if spec.atc.output_type:
+        return spec.atc.output_type
+    typed = [o for o in spec.outputs if o.dtype]
+    if not typed:
+        return None
+    if len(typed) == len(spec.outputs) and len({o.dtype for o in typed}) == 1:
+        return typed[0].dtype
+    return ";".join("{}:0:{}".format(o.name, o.dtype) for o in typed)
+
+
+def spec_to_options(spec: DeploySpec, output: Optional[str] = None, aipp_file: Optional[str] = None,
+                    absolute_paths: bool = False) -> Options:
+    """The ATC options a spec means. `output` is the --output prefix (default: atc.output or <stem>_<soc>);
+    `aipp_file` the AIPP config written for preprocess.where = aipp."""
+    def path(p: str) -> str:
+        return str((Path(spec.base_dir) / p).resolve()) if absolute_paths else p
+
+    opts: Options = {"model": path(spec.model)}
+    if spec.weight:
+        opts["weight"] = path(spec.weight)
+    framework = FRAMEWORKS.get(PurePath(spec.model).suffix.lower())
+    if framework is None:
+        raise UserError("model {}: expected a .onnx, .pb, .prototxt or .air file".format(spec.model))
+    opts["framework"] = framework
+    opts["output"] = output or spec.atc.output or output_stem(spec)
+    opts["soc_version"] = spec.target.soc_version
+    fmt = _input_format(spec)
+    if fmt:
+        opts["input_format"] = fmt
+    if spec.inputs and all(i.shape for i in spec.inputs):
+        opts["input_shape"] = ";".join("{}:{}".format(i.name, ",".join(_dim(d) for d in i.shape))
+                                       for i in spec.inputs)
+    if spec.dynamic is not None:
+        option, value = _gear_value(spec)
+        opts[option] = value
+    fp16 = [i.name for i in spec.inputs if i.dtype == "float16"]
+    if fp16:
+        opts["input_fp16_nodes"] = ";".join(fp16)
+    if spec.atc.insert_op_conf and spec.preprocess is not None and spec.preprocess.where == "aipp":
+        raise UserError("the spec sets both atc.insert_op_conf and preprocess.where: aipp",
+                        hint="keep one: your own AIPP file, or the one omdeploy writes from preprocess")
+    conf = aipp_file or (path(spec.atc.insert_op_conf) if spec.atc.insert_op_conf else None)
+    if conf is None and spec.preprocess is not None and spec.preprocess.where == "aipp":
+        conf = opts["output"] + ".aipp.cfg"
+    if conf:
+        opts["insert_op_conf"] = conf
+    if spec.atc.out_nodes:
+        opts["out_nodes"] = ";".join(spec.atc.out_nodes)
+    output_type = _output_type(spec)
+    if output_type:
+        opts["output_type"] = output_type
+    if spec.precision_mode != "force_fp16":
+        opts["precision_mode"] = spec.precision_mode
+    for key, value in spec.atc.options.items():
+        if key in opts:
+            raise UserError("atc.options sets --{} which the spec already derives".format(key),
+                            hint="set it through the spec's own field (see `omdeploy spec --schema`)")
+        opts[key] = value
+    return {k: opts[k] for k in sorted(opts, key=lambda k: KNOWN_OPTIONS.index(k) if k in KNOWN_OPTIONS else 99)}
+
+
+def _check_spec_aipp(spec: DeploySpec) -> List[str]:
+    from .aipp import aipp_inputs
+
+    clash = [n for n in aipp_inputs(spec) if spec.input(n).dtype == "float16"]  # type: ignore[union-attr]
+    return ["input {!r}: --input_fp16_nodes and --insert_op_conf (preprocess.where: aipp) on the same input: AIPP "
+            "takes uint8 and writes float16 itself; set its dtype to float32".format(n) for n in clash]
+
+
+def build_argv(spec: DeploySpec, output: Optional[str] = None, aipp_file: Optional[str] = None,
+               atc: str = "atc", absolute_paths: bool = False) -> List[str]:
+    """[atc, --option=value, ...] for the spec, after checking every ATC rule."""
+    opts = spec_to_options(spec, output, aipp_file, absolute_paths)
+    problems = option_problems(opts) + _check_spec_aipp(spec)
+    if problems:
+        raise UserError("spec {} breaks ATC's rules: {}".format(spec.model, "; ".join(problems)),
+                        hint="see docs/convert.md for what each option takes")
+    return [atc] + ["--{}={}".format(k, v) for k, v in opts.items()]
+
+
+# ---------------------------------------------------------------------------------------------------
+# command line -> options -> spec
+
+
+def parse_atc(command: Union[str, Sequence[str]]) -> Options:
+    """Options of an `atc ...` command line (a string as a shell would split it, or an argv list)."""
+    words = shlex.split(command.replace("\\\n", " ")) if isinstance(command, str) else list(command)
+    if words and not words[0].startswith("-"):
+        if PurePath(words[0]).name not in ("atc", "atc.bin"):
+            raise UserError("expected an atc command line, got {!r}".format(words[0]),
+                            hint='omdeploy convert --from-atc "atc --model=m.onnx --framework=5 ..."')
+        words = words[1:]
+    opts: Options = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("--"):
+            raise UserError("atc command: expected --option=value, got {!r}".format(word))
+        name, eq, value = word[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(words) or words[i + 1].startswith("--"):
+                raise UserError("atc command: --{} has no value".format(name))
+            value, i = words[i + 1], i + 1
+        if name in opts:
+            raise UserError("atc command: --{} is given twice".format(name))
+        opts[name] = value
+        i += 1
+    return opts
+
+
+_SPEC_MAPPED = ("model", "weight", "framework", "output", "soc_version", "input_format", "input_shape",
+                "dynamic_batch_size", "dynamic_image_size", "dynamic_dims", "input_fp16_nodes", "out_nodes",
+                "output_type", "insert_op_conf", "precision_mode")
+
+
+def _int_or_name(d: str) -> Union[int, str]:
+    return int(d) if re.match(r"^-?\d+$", d) else d
+
+
+def spec_from_options(opts: Options, base_dir: str = ".", source: str = "atc command") -> DeploySpec:
+    check_options(opts, source)
+    fmt = opts.get("input_format")
+    layout = fmt if fmt in ("NCHW", "NHWC", "NCDHW", "NDHWC") else ("ND" if fmt == "ND" else "NCHW")
+    inputs = [{"name": name, "shape": [_int_or_name(d) for d in dims], "layout": layout}
+              for name, dims in _parse_input_shape(opts.get("input_shape", ""))]
+    for node in filter(None, opts.get("input_fp16_nodes", "").split(";")):
+        entry = next((i for i in inputs if i["name"] == node), None)
+        if entry is None:
+            entry = {"name": node, "layout": layout}
+            inputs.append(entry)
+        entry["dtype"] = "float16"
+    data: Dict[str, object] = {"model": opts["model"], "target": {"soc_version": opts["soc_version"]}}
+    if inputs:
+        data["inputs"] = inputs
+    if "weight" in opts:
+        data["weight"] = opts["weight"]
+    for option, mode in zip(GEAR_OPTIONS, ("batch", "image_size", "dims")):
+        if option in opts:
+            gears = _gear_list(option, opts[option])
+            data["dynamic"] = {"mode": mode, "gears": [int(g[0]) if mode == "batch" else [int(v) for v in g]
+                                                       for g in gears]}
+    if "precision_mode" in opts:
+        data["precision_mode"] = opts["precision_mode"]
+    atc: Dict[str, object] = {"output": opts["output"]}
+    if fmt:
+        atc["input_format"] = fmt
+    if "out_nodes" in opts:
+        atc["out_nodes"] = [n for n in opts["out_nodes"].split(";") if n]
+    for key in ("output_type", "insert_op_conf"):
+        if key in opts:
+            atc[key] = opts[key]
+    extra = {k: v for k, v in opts.items() if k not in _SPEC_MAPPED}
+    if extra:
+        atc["options"] = extra
+    data["atc"] = atc
+    return DeploySpec.from_dict(data, source=source, base_dir=base_dir)
+
+
+def spec_from_atc(command: Union[str, Sequence[str]], base_dir: str = ".") -> DeploySpec:
+    """A DeploySpec meaning the same as an existing `atc ...` command (for migrating scripts)."""
+    return spec_from_options(parse_atc(command), base_dir)
+
+
+def format_command(argv: Sequence[str]) -> str:
+    """The argv as one shell-safe line (for scripts and display)."""
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+__all__ = ["build_argv", "spec_to_options", "parse_atc", "spec_from_atc", "spec_from_options", "check_options",
+           "option_problems", "output_stem", "format_command", "EXCLUSIVE", "REQUIRES", "ALLOWED_VALUES"]

@@ -1,0 +1,73 @@
+"""What the DVPP JPEG decoder (JPEGD) accepts, as data (reference/cann.md section 5, ACL error 148052).
+
+JPEGD takes Huffman-coded, sequential (baseline or extended), 8-bit YCbCr or grayscale JPEGs with sampling
+4:4:4 / 4:2:2 / 4:2:0 / 4:0:0 / 4:4:0, 32x32 up to 8192x8192 (16384x16384 on 310B and the A2/A3 chips).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+# start-of-frame marker -> (coding process, whether JPEGD decodes it)
+SOF_PROCESSES: Dict[int, Tuple[str, bool]] = {
+    0xC0: ("baseline", True),
+    0xC1: ("extended sequential (Huffman)", True),
+    0xC2: ("progressive (Huffman)", False),
+    0xC3: ("lossless (Huffman)", False),
+    0xC5: ("differential sequential (Huffman)", False),
+    0xC6: ("differential progressive (Huffman)", False),
+    0xC7: ("differential lossless (Huffman)", False),
+    0xC9: ("extended sequential, arithmetic coding", False),
+    0xCA: ("progressive, arithmetic coding", False),
+    0xCB: ("lossless, arithmetic coding", False),
+    0xCD: ("differential sequential, arithmetic coding", False),
+    0xCE: ("differential progressive, arithmetic coding", False),
+    0xCF: ("differential lossless, arithmetic coding", False),
+}
+
+# (luma h, luma v) sampling factors with chroma at (1, 1) -> subsampling name, whether JPEGD decodes it
+SUBSAMPLINGS: Dict[Tuple[int, int], Tuple[str, bool]] = {
+    (1, 1): ("4:4:4", True),
+    (2, 1): ("4:2:2", True),
+    (2, 2): ("4:2:0", True),
+    (1, 2): ("4:4:0", True),
+    (4, 1): ("4:1:1", False),
+    (4, 2): ("4:1:0", False),
+}
+GRAYSCALE = "4:0:0"
+
+MIN_SIDE = 32
+# soc_version prefix -> largest width/height JPEGD decodes; the longest matching prefix wins
+MAX_SIDE_BY_SOC: Dict[str, int] = {
+    "Ascend310": 8192,
+    "Ascend310P": 8192,
+    "Ascend910": 8192,
+    "Ascend310B": 16384,
+    "Ascend910B": 16384,
+    "Ascend910_93": 16384,
+}
+DEFAULT_MAX_SIDE = 8192
+
+# problem code -> how to fix it
+FIXES: Dict[str, str] = {
+    "progressive": "re-encode as baseline (e.g. PIL img.save(out, 'JPEG', quality=95) or `jpegtran -copy all "
+                   "in.jpg > out.jpg`), or decode on the CPU",
+    "arithmetic": "re-encode with Huffman coding (`jpegtran -copy all in.jpg > out.jpg` or PIL), or decode on the CPU",
+    "lossless": "re-encode as baseline JPEG, or decode on the CPU",
+    "precision": "re-encode as an 8-bit baseline JPEG, or decode on the CPU",
+    "subsampling": "re-encode with 4:2:0, 4:2:2 or 4:4:4 sampling (PIL subsampling=0/1/2), or decode on the CPU",
+    "colorspace": "re-encode as YCbCr or grayscale (PIL img.convert('RGB').save(...)), or decode on the CPU",
+    "too_small": "decode on the CPU, or upscale before encoding (JPEGD needs at least 32x32)",
+    "too_large": "downscale before encoding, or decode on the CPU",
+    "jpeg2000": "convert to a baseline JPEG, or decode on the CPU",
+    "not_jpeg": "decode on the CPU (PNG: DVPP PNGD takes 32x32 - 4096x4096), or convert to a baseline JPEG",
+    "truncated": "the file ends before its frame header: re-export it",
+    "no_frame_size": "re-encode it: the height is only given after the scan (DNL marker), which JPEGD does not read",
+}
+
+
+def max_side(soc_version: Optional[str]) -> int:
+    """The largest width/height JPEGD decodes on this chip (8192 unless the chip is known to take more)."""
+    if not soc_version:
+        return DEFAULT_MAX_SIDE
+    matches = [p for p in MAX_SIDE_BY_SOC if soc_version.startswith(p)]
+    return MAX_SIDE_BY_SOC[max(matches, key=len)] if matches else DEFAULT_MAX_SIDE

@@ -1,0 +1,93 @@
+"""omdeploy bench: latency and throughput of one model on one or more backends, in one table."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from ..errors import UserError, did_you_mean, one_of
+from ._output import JsonOption, dumps, emit, table
+from .compare import _parse_named, _progress
+
+_ROWS = (  # (label, how to read it from a result); one column per backend, so backends sit side by side
+    ("status", lambda r: "ok" if r.ok else "failed"),
+    ("batch", lambda r: str(r.batch)),
+    ("runs", lambda r: str(r.iterations)),
+    ("load ms", lambda r: _ms(r.load_ms)),
+    ("first inference ms", lambda r: _ms(r.first_ms)),
+    *((name + " ms", (lambda key: lambda r: _ms(r.latency_ms.get(key)))(name))
+      for name in ("min", "median", "p90", "p99", "max")),
+    ("throughput items/s", lambda r: "-" if r.throughput is None else "{:.1f}".format(r.throughput)),
+    *((name + " ms (median)", (lambda key: lambda r: _ms(r.stages_ms[key]) if r.stages_ms else "-")(name))
+      for name in ("h2d", "compute", "d2h")),
+)
+
+
+def _ms(value: Optional[float]) -> str:
+    return "-" if value is None else "{:.2f}".format(value)
+
+
+def _render(results: List[Any], console: Any) -> None:
+    t = table(None, "", *[r.backend for r in results])
+    measured_stages = any(r.stages_ms for r in results)
+    for label, cell in _ROWS:
+        if measured_stages or "(median)" not in label:
+            t.add_row(label, *[cell(r) for r in results])
+    console.print(t)
+    for r in results:
+        if not r.ok:
+            console.print("{}: {}".format(r.backend, r.error), markup=False, highlight=False)
+
+
+def _backends(values: List[str]) -> List[str]:
+    from ..runtime.session import BACKENDS
+
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()] or ["auto"]
+    for name in names:
+        if name != "auto" and name not in BACKENDS:
+            raise UserError("unknown backend {!r}{}; known: {}".format(
+                name, did_you_mean(name, BACKENDS), one_of(sorted(BACKENDS))))
+    return names
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    def bench_cmd(
+        model: Path = typer.Argument(..., help="Model (.onnx, .om, .xml) or a deployment spec (.yaml)."),
+        backend: List[str] = typer.Option([], "--backend", "-b", help="Backend(s) to compare: repeat or "
+                                                                       "comma-separate (default: auto)."),
+        batch: int = typer.Option(1, "--batch", min=1, help="Batch size (for models with a dynamic batch)."),
+        warmup: int = typer.Option(5, "--warmup", min=0, help="Runs discarded after the first one."),
+        iterations: Optional[int] = typer.Option(None, "--iterations", "-n", min=1,
+                                                 help="Measured runs (default 100)."),
+        duration: Optional[float] = typer.Option(None, "--duration", "-t", min=0.001,
+                                                 help="Measure for this many seconds instead of --iterations."),
+        shapes: List[str] = typer.Option([], "--shape", help="NAME:D0,D1,... for inputs with dynamic dims."),
+        spec: Optional[Path] = typer.Option(None, "--spec", help="A DeploySpec for a bare model file."),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (onnxruntime, openvino)."),
+        report: Optional[Path] = typer.Option(None, "--report", "-o", help="Also write the JSON report here "
+                                                                           "(written even when a run fails)."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Measure first-inference time, latency percentiles and throughput; several backends in one table."""
+        from ..tools.bench import bench_many
+
+        if iterations is not None and duration is not None:
+            raise UserError("give --iterations or --duration, not both")
+        names = _backends(backend)
+        shape_map = {k: [int(v) for v in vals] for k, vals in _parse_named(shapes, "--shape", "1,3,640,640").items()}
+        bar, tracker = _progress(not as_json)
+        with ExitStack() as stack:
+            if bar is not None:
+                stack.enter_context(bar)
+            results = bench_many(model, names, progress_for=tracker, batch=batch, warmup=warmup,
+                                 iterations=iterations, duration=duration, spec=spec, shapes=shape_map,
+                                 options={"threads": threads} if threads else None)
+        data = {"model": str(model), "batch": batch, "warmup": warmup, "results": [r.to_dict() for r in results]}
+        if report is not None:
+            report.write_text(dumps(data) + "\n", encoding="utf-8")
+        emit(data, as_json, lambda console: _render(results, console))
+        if not all(r.ok for r in results):
+            raise typer.Exit(1)

@@ -1,0 +1,57 @@
+"""omdeploy check: the ATC pre-flight. Exit 1 when an error-severity finding exists."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.text import Text
+
+from ._output import EXIT_FAILURE_FOUND, JsonOption, emit
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def _render(report, console) -> None:
+    low, high = report.accepted_opsets
+    console.print("check {} for {}, CANN {} (ai.onnx opset {}; ATC parses {}-{})".format(
+        report.model, report.soc, report.cann, report.opset, low, high), markup=False)
+    for f in report.findings:
+        console.print(Text.assemble((f.severity, _STYLE[f.severity]), " {}: {}".format(f.rule, f.message)))
+        console.print("    fix: {}".format(f.fix), markup=False)
+        if f.nodes:
+            console.print("    nodes: {}".format(", ".join(f.nodes)), markup=False)
+    facts = report.facts
+    if facts.get("input_bytes") is not None:
+        largest = facts.get("largest_activation_bytes")
+        console.print("memory: inputs {:.1f} MB, largest inferred activation {}, device {} MB".format(
+            facts["input_bytes"] / 2 ** 20, "n/a" if largest is None else "{:.1f} MB".format(largest / 2 ** 20),
+            facts.get("device_memory_mb")))
+    verdict = "ATC pre-flight passed" if report.ok else "ATC would refuse this model or the box would fail on it"
+    console.print("{} error(s), {} warning(s): {}".format(len(report.errors), len(report.warnings), verdict))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("check")
+    def check_cmd(
+        model: Path = typer.Argument(..., help="ONNX model, or a DeploySpec (.yaml/.json) naming one."),
+        soc: Optional[str] = typer.Option(None, "--soc", help="Target soc_version (default: the spec's, "
+                                                              "else Ascend310P3)."),
+        cann: Optional[str] = typer.Option(None, "--cann", help="CANN version on the box (default: the spec's, "
+                                                                "else 8.0)."),
+        spec_path: Optional[Path] = typer.Option(None, "--spec", help="DeploySpec with frozen shapes, layouts "
+                                                                      "and gears."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """ATC pre-flight: opset, domains, operators, dynamic dims, dtypes, memory, layout; each with a fix."""
+        from ..onnx.check import check
+        from ..spec import DeploySpec
+
+        spec = DeploySpec.load(spec_path) if spec_path is not None else None
+        if model.suffix.lower() in (".yaml", ".yml", ".json"):
+            spec = spec or DeploySpec.load(model)
+            model = spec.model_path
+        report = check(model, soc=soc, cann=cann, spec=spec)
+        emit(report.to_dict(), as_json, lambda c: _render(report, c))
+        if not report.ok:
+            raise typer.Exit(EXIT_FAILURE_FOUND)

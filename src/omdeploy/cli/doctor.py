@@ -1,0 +1,98 @@
+"""omdeploy doctor: CANN parts, NPUs and Python checked for what breaks conversion and inference."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..ascend.cann import SEVERITIES, Finding
+from ..ascend.doctor import DoctorReport, compare_snapshot, load_snapshot, run_doctor
+from ..errors import UserError
+from ._output import JsonOption, emit, table
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def render_findings(findings: List[Finding], console) -> None:
+    if not findings:
+        console.print("no findings")
+        return
+    for f in findings:
+        console.print("{:<8}".format(f.severity), style=_STYLE.get(f.severity), end="", markup=False)
+        console.print("{}  [{}]".format(f.message, f.check), markup=False)
+        if f.fix:
+            console.print("        fix: {}".format(f.fix), style="green", markup=False)
+
+
+def _render(report: DoctorReport, console) -> None:
+    host = report.host
+    console.print("[bold]{}[/bold] {} {}, Python {}".format(host["hostname"], host["system"], host["arch"],
+                                                            host["python"]))
+    if report.cann.components:
+        parts = table("CANN (home {})".format(report.cann.toolkit_home or "-"), "part", "version", "arch",
+                      "in use", "path")
+        for c in report.cann.components:
+            parts.add_row(c.kind, c.version or "?", c.arch or "", "yes" if c.active else "", c.path)
+        console.print(parts)
+    else:
+        console.print("CANN: nothing found under {}".format(", ".join(report.cann.roots) or "the default roots"))
+    if report.npu and report.npu.chips:
+        chips = table("NPUs (npu-smi {})".format(report.npu.version or "?"), "npu", "chip", "soc_version",
+                      "health", "memory MB", "AI Core %")
+        for c in report.npu.chips:
+            chips.add_row(str(c.npu_id), str(c.chip_id), c.soc_version, c.health,
+                          "{} / {}".format(c.memory_used_mb, c.memory_total_mb), str(c.aicore_percent))
+        console.print(chips)
+    if report.python:
+        py = report.python
+        installed = ", ".join("{} {}".format(k, v) for k, v in sorted(py.dists.items()) if v)
+        console.print("Python {} ({}): {}".format(py.version, py.executable, installed or "-"), markup=False)
+    console.print()
+    render_findings(report.findings, console)
+    if report.soc_version:
+        console.print("\nsoc_version for convert: [bold]{}[/bold]".format(report.soc_version))
+
+
+def _read_npu_smi(path: Optional[Path]) -> Optional[str]:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError("cannot read the npu-smi output {}: {}".format(path, exc.strerror),
+                        hint="save it on the box with: npu-smi info > npu-smi.txt") from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("doctor")
+    def doctor_cmd(
+        root: Optional[List[Path]] = typer.Option(None, "--root", help="A CANN install root to examine instead "
+                                                  "of /usr/local/Ascend and $HOME/Ascend (repeatable)."),
+        npu_smi: Optional[Path] = typer.Option(None, "--npu-smi", help="Read `npu-smi info` output from this "
+                                               "file instead of running npu-smi."),
+        save: Optional[Path] = typer.Option(None, "--save", help="Write this machine's report to a JSON snapshot."),
+        against: Optional[Path] = typer.Option(None, "--against", help="Compare with a snapshot from another "
+                                               "machine (e.g. the training box)."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Check CANN versions, set_env.sh, ATC's Python, pyACL, torch_npu and the NPUs; exit 1 on errors."""
+        other = load_snapshot(against) if against is not None else None
+        report = run_doctor(roots=list(root) if root else None, npu_smi_text=_read_npu_smi(npu_smi))
+        if other is not None:
+            found = compare_snapshot(report, other, str(against)) + report.findings
+            report.findings = sorted(found, key=lambda f: SEVERITIES.index(f.severity))
+        if save is not None:
+            report.save(save)
+        data = report.to_dict()
+        if save is not None:
+            data["saved"] = str(save)
+
+        def render(console) -> None:
+            _render(report, console)
+            if save is not None:
+                console.print("snapshot written to {}".format(save), markup=False)
+
+        emit(data, as_json, render)
+        if report.errors:
+            raise typer.Exit(1)

@@ -1,0 +1,164 @@
+"""omdeploy export: PyTorch (TorchScript file, or module:factory + state_dict) -> ONNX, verified against torch."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional
+
+import typer
+from rich.markup import escape
+
+from ..errors import UserError
+from ._output import JsonOption, emit, err_console, table
+
+ImageOption = typer.Option(None, "--image", help="Also verify on this real image (repeatable); fed to the first "
+                                                 "input, resized and normalised by --mean/--std/--color/--resize.")
+MeanOption = typer.Option(None, "--mean", help="Per-channel mean in pixel units for --image (default ImageNet: "
+                                               "123.675,116.28,103.53).")
+StdOption = typer.Option(None, "--std", help="Per-channel std in pixel units for --image (default ImageNet: "
+                                             "58.395,57.12,57.375).")
+ColorOption = typer.Option("rgb", "--color", help="Channel order the model takes for --image: rgb, bgr or gray.")
+ResizeOption = typer.Option("stretch", "--resize", help="How --image is fitted: stretch, crop or letterbox.")
+AtolOption = typer.Option(1e-4, "--atol", help="Absolute tolerance of the verification.")
+RtolOption = typer.Option(1e-3, "--rtol", help="Tolerance relative to each output's largest magnitude.")
+
+
+def _floats(text: Optional[str], what: str) -> Optional[List[float]]:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError("{}: expected comma-separated numbers, got {!r}".format(what, text)) from None
+
+
+def image_preprocess(mean: Optional[str], std: Optional[str], color: str, resize: str):
+    """The PreprocessSpec that --image inputs go through (ImageNet statistics unless given)."""
+    from .._schema import from_dict
+    from ..onnx.verify import IMAGENET
+    from ..spec import PreprocessSpec
+
+    data = {"color": color, "resize": resize, "mean": _floats(mean, "--mean") or IMAGENET.mean,
+            "std": _floats(std, "--std") or IMAGENET.std}
+    return from_dict(PreprocessSpec, data, "image options (--mean/--std/--color/--resize)")
+
+
+@contextlib.contextmanager
+def step_progress(total: int, quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr advanced once per step; silent with --json."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), console=err_console,
+                  transient=True, disable=quiet) as progress:
+        task = progress.add_task("starting", total=total)
+        started = [False]
+
+        def advance(description: str) -> None:
+            if started[0]:
+                progress.advance(task)
+            started[0] = True
+            progress.update(task, description=description)
+
+        yield advance
+
+
+def render_verification(console, verification) -> None:
+    console.print("verified in onnxruntime against {}: max abs error {:.3g}, max rel error {:.3g} ({} cases, "
+                  "tolerance atol {:g} + rtol {:g} x max|reference|)".format(
+                      verification.reference, verification.max_abs_error, verification.max_rel_error,
+                      len(verification.cases), verification.atol, verification.rtol), markup=False)
+    cases = table(None, "case", "max abs error", "max rel error", "")
+    for c in verification.cases:
+        cases.add_row(escape(c.case), "{:.3g}".format(c.max_abs_error), "{:.3g}".format(c.max_rel_error),
+                      "ok" if c.passed else "FAIL")
+    console.print(cases)
+
+
+def _shape(text: str) -> List[int]:
+    try:
+        dims = [int(d) for d in text.split(",")]
+    except ValueError:
+        dims = []
+    if not dims or min(dims) < 1:
+        raise UserError("--input-shape: expected positive sizes like 1,3,224,224, got {!r}".format(text))
+    return dims
+
+
+def _dynamic_axes(items: List[str]) -> Optional[Dict[str, Dict[int, str]]]:
+    axes: Dict[str, Dict[int, str]] = {}
+    for item in items:
+        name, _, dims = item.partition(":")
+        try:
+            axes[name] = {int(a): "{}_{}".format(name, a) for a in dims.split(",")}
+        except ValueError:
+            raise UserError("--dynamic: expected NAME:AXIS,AXIS (e.g. input:0,2,3), got {!r}".format(item)) from None
+    return axes or None
+
+
+def _load_source(source: str, weights: Optional[Path]):
+    from ..onnx.torchload import load_factory, load_torchscript
+
+    if Path(source).exists():
+        if weights is not None:
+            raise UserError("--weights goes with a module:factory source, not with the file {}".format(source),
+                            hint="a TorchScript file carries its own weights")
+        return load_torchscript(source)
+    if ":" not in source:
+        raise UserError("{} is neither a file nor a module:factory reference".format(source),
+                        hint="e.g. omdeploy.zoo.efficientnet_lite:EfficientNetLite0 --weights lite0.pth")
+    return load_factory(source, weights)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("export")
+    def export_cmd(
+        source: str = typer.Argument(..., help="A TorchScript file, or package.module:factory (with --weights)."),
+        out: Path = typer.Option(..., "--output", "-o", help="The ONNX file to write."),
+        weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="state_dict for a module:factory "
+                                                                             "(loaded with weights_only=True)."),
+        input_shape: List[str] = typer.Option(["1,3,224,224"], "--input-shape", help="Example input shape, once "
+                                                                                     "per input in order."),
+        input_name: Optional[List[str]] = typer.Option(None, "--input-name", help="Input names in order (default "
+                                                                                  "input, or input0, input1...)."),
+        output_name: Optional[List[str]] = typer.Option(None, "--output-name", help="Output names in order."),
+        opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: 11, inside the CANN "
+                                                                  "version's accepted range)."),
+        cann: str = typer.Option("8.0", "--cann", help="CANN version of the box; the opset must suit it."),
+        dynamic: Optional[List[str]] = typer.Option(None, "--dynamic", help="Dynamic axes, NAME:AXIS,AXIS "
+                                                                            "(default: all static)."),
+        dynamo: bool = typer.Option(False, "--dynamo", help="Use torch's dynamo exporter (opset >= 18, CANN >= 7.0)."),
+        image: Optional[List[Path]] = ImageOption,
+        mean: Optional[str] = MeanOption,
+        std: Optional[str] = StdOption,
+        color: str = ColorOption,
+        resize: str = ResizeOption,
+        atol: float = AtolOption,
+        rtol: float = RtolOption,
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Export a PyTorch model to ONNX for ATC and verify it in onnxruntime against torch."""
+        from .._optional import require
+        from ..onnx.export import export
+
+        torch = require("torch", "exporting PyTorch models")
+        pre = image_preprocess(mean, std, color, resize)
+        with step_progress(3, as_json) as step:
+            step("load {}".format(source))
+            model = _load_source(source, weights)
+            examples = [torch.zeros(*_shape(s)) for s in input_shape]
+            result = export(model, examples, out, opset=opset, cann=cann, input_names=input_name or None,
+                            output_names=output_name or None, dynamic_axes=_dynamic_axes(dynamic or []),
+                            dynamo=dynamo, images=image or (), preprocess=pre, atol=atol, rtol=rtol, on_step=step)
+
+        def render(console) -> None:
+            console.print("exported {} (opset {}, {} exporter, for CANN {})".format(
+                result.path, result.opset, result.exporter, result.cann), markup=False)
+            io = table(None, "", "name", "dtype", "shape")
+            for kind, tensors in (("input", result.inputs), ("output", result.outputs)):
+                for t in tensors:
+                    io.add_row(kind, escape(t["name"]), t["dtype"], escape("[" + ", ".join(map(str, t["shape"])) + "]"))
+            console.print(io)
+            render_verification(console, result.verification)
+            console.print("next: omdeploy check {} --cann {}".format(result.path, result.cann), markup=False)
+
+        emit(result.to_dict(), as_json, render)

@@ -1,0 +1,143 @@
+"""omdeploy run MODEL_OR_SPEC INPUTS... --task ...: a task over images, folders and videos, to resumable JSONL."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import typer
+
+from ..errors import UserError, did_you_mean, one_of
+from ..spec import DeploySpec
+from ._output import JsonOption, emit, err_console, table
+
+TASKS = ("classify", "detect", "segment", "ocr")
+_SPEC_TASKS = {"classify": "classify", "detect": "detect", "segment": "segment", "ocr-det": "ocr"}
+
+
+def _task_name(model: Path, task: Optional[str]) -> str:
+    if task is None and model.suffix.lower() in (".yaml", ".yml", ".json"):
+        task = _SPEC_TASKS.get(DeploySpec.load(model).task)
+    if task is None:
+        raise UserError("expected --task ({}), got none and the model is not a spec naming one".format(
+            one_of(TASKS)), hint="omdeploy run model.onnx photos/ --task classify")
+    if task not in TASKS:
+        raise UserError("unknown task {!r}{}; known: {}".format(task, did_you_mean(task, TASKS), one_of(TASKS)))
+    return task
+
+
+def make_task(name: str, model: Path, options: Dict[str, Any]):
+    """The task object for `omdeploy run` options."""
+    session = {"backend": options["backend"], "threads": options["threads"]}
+    labels = None
+    if options["labels"] is not None:
+        labels = DeploySpec.from_dict({"model": str(model), "labels": str(options["labels"])}).label_names()
+    if name == "classify":
+        from ..tasks.classify import Classifier
+
+        return Classifier(model, k=options["top_k"], labels=labels, preset=options["preset"], **session)
+    if name == "detect":
+        from ..tasks.detect import Detector
+
+        return Detector(model, head=options["head"], conf=options["conf"], iou=options["iou"], labels=labels,
+                        preset=options["preset"], **session)
+    if name == "segment":
+        from ..tasks.segment import Segmenter
+
+        return Segmenter(model, conf=options["conf"], iou=options["iou"], labels=labels, preset=options["preset"],
+                         **session)
+    if options["rec"] is None:
+        raise UserError("--task ocr needs the recognition model too, got only the detector",
+                        hint="omdeploy run ppocrv4_det.onnx page.png --task ocr --rec ppocrv4_rec.onnx "
+                             "[--cls ppocr_mobile_v2_cls.onnx]")
+    from ..tasks.ocr import OcrPipeline
+
+    return OcrPipeline(model, options["rec"], cls=options["cls"], **session)
+
+
+def _render(summary: Dict[str, Any], errors: List[Dict[str, Any]], console) -> None:
+    rows = table(None, "inputs", "run now", "skipped (resume)", "failed", "results")
+    rows.add_row(str(summary["inputs"]), str(summary["processed"]), str(summary["skipped"]), str(summary["failed"]),
+                 summary["results"])
+    console.print(rows)
+    for e in errors[:20]:
+        console.print("failed: {}".format(e["error"]), markup=False)
+    if len(errors) > 20:
+        console.print("... {} more failures in {}".format(len(errors) - 20, summary["results"]), markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_cmd(
+        model: Path = typer.Argument(..., help="Model (.onnx) or DeploySpec (.yaml/.json)."),
+        inputs: List[Path] = typer.Argument(..., help="Image files, folders (recursive) or video files."),
+        task: Optional[str] = typer.Option(None, "--task", "-t", help="classify, detect, segment or ocr "
+                                                                      "(default: the spec's task)."),
+        out: Path = typer.Option(Path("omdeploy-run"), "--out", "-o", help="Folder for results.jsonl (and "
+                                                                           "annotated images)."),
+        resume: bool = typer.Option(False, "--resume", help="Keep results.jsonl and skip the inputs it has."),
+        annotate: bool = typer.Option(False, "--annotate", help="Also write annotated images to OUT/annotated."),
+        preset: Optional[str] = typer.Option(None, "--preset", help="Preprocessing of a bare model: imagenet, "
+                                             "efficientnet-lite, orientation, yolo, yolox (a spec's own wins)."),
+        labels: Optional[Path] = typer.Option(None, "--labels", help="Class names, one per line."),
+        top_k: int = typer.Option(5, "--top-k", help="classify: how many classes to report."),
+        head: str = typer.Option("yolov8", "--head", help="detect: yolov8, yolov5 or yolox."),
+        conf: float = typer.Option(0.25, "--conf", help="detect/segment: confidence threshold."),
+        iou: float = typer.Option(0.45, "--iou", help="detect/segment: NMS IoU threshold."),
+        rec: Optional[Path] = typer.Option(None, "--rec", help="ocr: the recognition model."),
+        cls: Optional[Path] = typer.Option(None, "--cls", help="ocr: the optional angle classifier."),
+        stride: int = typer.Option(1, "--stride", help="Videos: run every N-th frame."),
+        workers: int = typer.Option(2, "--workers", help="Decode/preprocess threads."),
+        queue: int = typer.Option(32, "--queue", help="Inputs prepared ahead of inference at most (memory)."),
+        threads: Optional[int] = typer.Option(None, "--threads", help="Runtime intra-op threads (default: all "
+                                                                      "cores but one, left to the decoders)."),
+        backend: str = typer.Option("auto", "--backend", help="Runtime backend: auto, or onnxruntime, openvino, "
+                                                              "sim, acl, ..."),
+        as_json: bool = JsonOption,
+    ) -> None:
+        """Run a task over images, folders and videos: one JSON line per input, resumable, bad inputs reported."""
+        from ..tools.annotate import writer
+        from ..tools.runner import inference_threads, plan_inputs, run_batch
+
+        name = _task_name(model, task)
+        files, total = plan_inputs(inputs, stride)
+        options = dict(top_k=top_k, head=head, conf=conf, iou=iou, rec=rec, cls=cls, preset=preset, labels=labels,
+                       backend=backend, threads=threads or inference_threads(workers))
+        errors: List[Dict[str, Any]] = []
+        with make_task(name, model, options) as runner_task:
+            results = out / "results.jsonl"
+            draw = writer(out / "annotated") if annotate else None
+            try:
+                if as_json:
+                    summary = run_batch(runner_task, inputs, results, resume, stride, workers, queue, files=files,
+                                        annotate=draw, on_record=lambda r: errors.append(r) if not r["ok"] else None)
+                else:
+                    summary = _with_progress(runner_task, inputs, results, resume, stride, workers, queue, files,
+                                             total, draw, errors)
+            except KeyboardInterrupt:
+                err_console.print("interrupted: the finished results are in {}; run the same command with --resume "
+                                  "to finish".format(results), markup=False)
+                raise typer.Exit(130) from None
+        data = summary.to_dict()
+        emit({"summary": data, "errors": errors}, as_json, lambda c: _render(data, errors, c))
+        if summary.failed:
+            raise typer.Exit(1)
+
+
+def _with_progress(task, inputs, results, resume, stride, workers, queue, files, total, draw, errors):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..tools.runner import run_batch
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        bar = progress.add_task(task.name, total=total)
+
+        def on_record(record: Dict[str, Any]) -> None:
+            progress.advance(bar)
+            if not record["ok"]:
+                errors.append(record)
+
+        summary = run_batch(task, inputs, results, resume, stride, workers, queue, files=files, annotate=draw,
+                            on_record=on_record)
+        progress.update(bar, completed=total)
+    return summary

@@ -1,0 +1,401 @@
+"""The ATC pre-flight: what in an ONNX model would make ATC refuse it (or the box fail on it), before ATC runs.
+
+    report = check("model.onnx", soc="Ascend310P3", cann="8.0")
+    report.ok            # False when an error-severity finding exists
+    report.findings      # each with rule, severity, message, fix, node names
+
+The rule catalogue and the facts behind it are in check_rules.py and data/atc_onnx_support.json.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from .._optional import require
+from ..errors import UserError, did_you_mean
+from ..runtime.base import guess_layout
+from ..spec import SOC_VERSIONS, DeploySpec
+from . import check_rules as rules
+from .inspect import ELEM_BYTES, TensorSummary, iter_nodes, load_model, tensor_summary
+
+MAX_NODES_LISTED = 10
+_INT64, _DOUBLE = 7, 11
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    message: str
+    fix: str
+    nodes: List[str] = field(default_factory=list)
+    details: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckReport:
+    model: str
+    soc: str
+    cann: str
+    opset: Optional[int]
+    accepted_opsets: List[int]
+    findings: List[Finding]
+    facts: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> List[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> List[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data.update(ok=self.ok, errors=len(self.errors), warnings=len(self.warnings))
+        return data
+
+
+@dataclass
+class _Context:
+    model: Any
+    soc: str
+    cann: str
+    opset: Optional[int]
+    opsets: rules.OpsetRange
+    inputs: List[TensorSummary]
+    outputs: List[TensorSummary]
+    spec: Optional[DeploySpec]
+    facts: Dict[str, Any]
+
+    def declared_shape(self, name: str) -> Optional[List[int]]:
+        """The static shape a spec freezes this input to, if any."""
+        entry = self.spec.input(name) if self.spec is not None else None
+        if entry is None or not entry.shape or entry.dynamic_axes:
+            return None
+        return [int(d) for d in entry.shape]
+
+    def static_shape(self, tensor: TensorSummary) -> Optional[List[int]]:
+        if all(isinstance(d, int) for d in tensor.shape):
+            return [int(d) for d in tensor.shape]
+        return self.declared_shape(tensor.name)
+
+
+def node_label(node: Any, index: int) -> str:
+    return node.name or "{}#{}".format(node.op_type, index)
+
+
+def _listed(names: Sequence[str]) -> List[str]:
+    names = list(names)
+    if len(names) <= MAX_NODES_LISTED:
+        return names
+    return names[:MAX_NODES_LISTED] + ["... {} more".format(len(names) - MAX_NODES_LISTED)]
+
+
+def _nodes_by(ctx: _Context, key: Callable[[Any], Optional[str]]) -> Dict[str, List[str]]:
+    groups: Dict[str, List[str]] = {}
+    for i, node in enumerate(iter_nodes(ctx.model.graph)):
+        k = key(node)
+        if k is not None:
+            groups.setdefault(k, []).append(node_label(node, i))
+    return groups
+
+
+def _is_default_domain(domain: str) -> bool:
+    return domain in ("", "ai.onnx")
+
+
+def _export_fix(opset: int, cann: str) -> str:
+    return ("re-export with the TorchScript exporter at opset {0}: `omdeploy export ... --opset {0} --cann {1}` "
+            "(torch.onnx.export(..., dynamo=False, opset_version={0}))".format(opset, cann))
+
+
+# ---- rules ------------------------------------------------------------------------------------------
+
+def rule_opset_range(ctx: _Context) -> List[Finding]:
+    rng, opset = ctx.opsets, ctx.opset
+    if opset is None:
+        return [Finding("opset-range", "error", "the model declares no ai.onnx opset", _export_fix(rng.recommended,
+                                                                                                     ctx.cann))]
+    low, high = rng.accepted
+    if not rng.accepts(opset):
+        fix = _export_fix(rng.recommended, ctx.cann)
+        if opset < low:
+            fix += "; or raise it with `omdeploy sanitize MODEL --opset {}`".format(low)
+        else:
+            fix += ("; or lower it with `omdeploy sanitize MODEL --opset {}` (onnx.version_converter; it cannot lower "
+                    "dynamo=True exports)".format(min(high, rng.recommended)))
+        return [Finding("opset-range", "error", "ai.onnx opset {} is outside the opsets CANN {}'s ATC parses "
+                        "(v{}-v{})".format(opset, ctx.cann, low, high), fix,
+                        details={"opset": opset, "accepted": list(rng.accepted), "source": rng.source})]
+    if not rng.documents(opset):
+        return [Finding("opset-range", "warning", "ai.onnx opset {} converts in practice, but CANN {}'s documentation "
+                        "lists v{}-v{}".format(opset, ctx.cann, rng.documented[0], rng.documented[1]),
+                        "if ATC reports E19010 for an operator, " + _export_fix(rng.recommended, ctx.cann),
+                        details={"opset": opset, "documented": list(rng.documented), "source": rng.source})]
+    return []
+
+
+def rule_foreign_domain(ctx: _Context) -> List[Finding]:
+    groups = _nodes_by(ctx, lambda n: None if _is_default_domain(n.domain) else n.domain)
+    findings = []
+    for domain, nodes in sorted(groups.items()):
+        op_types = sorted({n.op_type for n in iter_nodes(ctx.model.graph) if n.domain == domain})
+        findings.append(Finding(
+            "foreign-domain", "error",
+            "{} node(s) from domain '{}' ({}): ATC parses only the ai.onnx domain".format(
+                len(nodes), domain, ", ".join(op_types)),
+            "export from the framework without runtime-specific optimisation (com.microsoft ops come from "
+            "onnxruntime's optimizer, transformer fusions or quantizer; custom domains from mmcv-style custom ops), "
+            "or register an ATC ONNX adapter plugin for each op (REGISTER_CUSTOM_OP(...).OriginOpType(...))",
+            nodes=_listed(nodes), details={"domain": domain, "operators": op_types}))
+    return findings
+
+
+def rule_extra_opset_import(ctx: _Context) -> List[Finding]:
+    used = {n.domain for n in iter_nodes(ctx.model.graph)}
+    unused = sorted(o.domain for o in ctx.model.opset_import if not _is_default_domain(o.domain) and o.domain not in used)
+    if not unused:
+        return []
+    return [Finding("extra-opset-import", "warning",
+                    "the model declares opset domains no node uses: {}; ATC accepts one domain_version field".format(
+                        ", ".join(unused)),
+                    "drop them: `omdeploy sanitize MODEL` rewrites opset_import to the domains in use",
+                    details={"domains": unused})]
+
+
+@lru_cache(maxsize=1)
+def _first_opsets() -> Dict[str, int]:
+    """ai.onnx operator -> the opset that introduced it, from the installed onnx package's schemas."""
+    onnx = require("onnx", "checking operators against the ONNX schemas")
+    first: Dict[str, int] = {}
+    for schema in onnx.defs.get_all_schemas_with_history():
+        if schema.domain in ("", "ai.onnx"):
+            first[schema.name] = min(first.get(schema.name, schema.since_version), schema.since_version)
+    return first
+
+
+def rule_op_newer_than_parser(ctx: _Context) -> List[Finding]:
+    high = ctx.opsets.accepted[1]
+    first = _first_opsets()
+    groups = _nodes_by(ctx, lambda n: n.op_type if _is_default_domain(n.domain) else None)
+    findings = []
+    for op_type, nodes in sorted(groups.items()):
+        if op_type not in first:
+            findings.append(Finding("op-newer-than-parser", "error",
+                                    "'{}' is not a standard ONNX operator, so no ATC parser exists for it".format(op_type),
+                                    "re-export with standard operators, or move the op into a custom domain with an "
+                                    "ATC adapter plugin", nodes=_listed(nodes)))
+        elif first[op_type] > high:
+            findings.append(Finding(
+                "op-newer-than-parser", "error",
+                "{} exists only from opset {}; CANN {}'s ATC parses up to opset {}".format(
+                    op_type, first[op_type], ctx.cann, high),
+                "re-export at opset {} or lower so the exporter writes it with older operators ({})".format(
+                    high, _export_fix(min(high, ctx.opsets.recommended), ctx.cann)),
+                nodes=_listed(nodes), details={"op": op_type, "since_opset": first[op_type]}))
+    return findings
+
+
+def rule_known_op(ctx: _Context) -> List[Finding]:
+    facts = rules.operator_facts()
+    groups = _nodes_by(ctx, lambda n: n.op_type if n.op_type in facts else None)
+    return [Finding("known-op", facts[op].severity, "{}: {}".format(op, facts[op].why), facts[op].fix,
+                    nodes=_listed(nodes), details={"op": op, "source": facts[op].source})
+            for op, nodes in sorted(groups.items())]
+
+
+def suggest_gears(tensor: TensorSummary) -> Dict[str, Any]:
+    """ATC options that cover a dynamic input (batch gears, or H/W gears in multiples of 32), and a freeze."""
+    gears = rules.gear_facts()
+    shape = list(tensor.shape)
+    dynamic = [i for i, d in enumerate(shape) if not isinstance(d, int)]
+    image = len(shape) == 4 and isinstance(shape[1], int) and shape[1] in (1, 3, 4)
+    typical = gears["image"][len(gears["image"]) // 2]
+    freeze = [d if isinstance(d, int) else typical if image and i in (2, 3) else 1 for i, d in enumerate(shape)]
+    suggestion: Dict[str, Any] = {"mode": "freeze", "gears": [], "freeze": freeze,
+                                  "atc": '--input_shape="{}:{}"'.format(tensor.name, _dims(freeze))}
+    if image and dynamic == [0]:
+        dims = [-1] + shape[1:]
+        suggestion.update(mode="batch", gears=gears["batch"], atc='--input_shape="{}:{}" --dynamic_batch_size="{}"'
+                          .format(tensor.name, _dims(dims), _dims(gears["batch"])))
+    elif image and set(dynamic) - {0} == {2, 3}:
+        # batch frozen to 1: ATC's gear options exclude each other, and dims gears cover H and W together
+        dims = [1, shape[1], -1, -1]
+        pairs = [[s, s] for s in gears["image"]]
+        suggestion.update(mode="dims", gears=pairs, align=gears["align"][0],
+                          atc='--input_shape="{}:{}" --input_format=ND --dynamic_dims="{}"'.format(
+                              tensor.name, _dims(dims), ";".join(_dims(p) for p in pairs)))
+    return suggestion
+
+
+def _dims(values: Sequence[Any]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def rule_dynamic_dims(ctx: _Context) -> List[Finding]:
+    if ctx.spec is not None and ctx.spec.dynamic is not None:
+        return []
+    findings = []
+    for tensor in ctx.inputs:
+        axes = tensor.dynamic_axes
+        if not axes or ctx.declared_shape(tensor.name) is not None:
+            continue
+        suggestion = suggest_gears(tensor)
+        findings.append(Finding(
+            "dynamic-dims", "error",
+            "input '{}' [{}] is dynamic on axes {} and no gears are declared; ATC needs a static --input_shape or "
+            "gears".format(tensor.name, _dims(tensor.shape), ", ".join(str(a) for a, _ in axes)),
+            "freeze it: `omdeploy sanitize MODEL --input-shape {}:{}`, or declare gears in the spec (dynamic: ...) "
+            "and convert with {}".format(tensor.name, _dims(suggestion["freeze"]), suggestion["atc"]),
+            details={"input": tensor.name, "axes": [a for a, _ in axes], "suggested": suggestion}))
+    return findings
+
+
+def rule_wide_dtype(ctx: _Context) -> List[Finding]:
+    findings = []
+    wide = {"int64", "float64"}
+    for kind, tensors in (("input", ctx.inputs), ("output", ctx.outputs)):
+        for t in tensors:
+            if t.dtype not in wide:
+                continue
+            if kind == "output":
+                fix = "cast to float32/int32 at the end of the model before export"
+                why = ("ATC's --output_type offers FP32, FP16, UINT8, INT8 before CANN 8.5, so it is cast"
+                       if not rules.float64_output_supported(ctx.cann) else "AI Core kernels lack 64-bit types")
+            else:
+                why = "AI Core kernels lack 64-bit types; ATC inserts casts (AI CPU) or refuses the graph"
+                fix = "take float32 (or int32 for indices) in forward() and export again"
+            findings.append(Finding("wide-dtype", "warning", "{} '{}' is {}: {}".format(kind, t.name, t.dtype, why),
+                                    fix, details={"tensor": t.name, "dtype": t.dtype, "kind": kind}))
+    casts = _nodes_by(ctx, lambda n: "cast" if n.op_type == "Cast" and any(
+        a.name == "to" and a.i == _DOUBLE for a in n.attribute) else None).get("cast", [])
+    doubles = [t.name for t in ctx.model.graph.initializer if t.data_type == _DOUBLE]
+    if casts or doubles:
+        findings.append(Finding("wide-dtype", "warning",
+                                "float64 inside the graph ({} Cast-to-double node(s), {} float64 initializer(s)): ATC "
+                                "computes it in float16/float32 or on AI CPU".format(len(casts), len(doubles)),
+                                "keep the model in float32: remove .double() / torch.float64 from forward()",
+                                nodes=_listed(casts + doubles)))
+    return findings
+
+
+def _bytes(shape: Sequence[int], elem_type: int) -> int:
+    count = 1
+    for d in shape:
+        count *= int(d)
+    return count * ELEM_BYTES.get(elem_type, 4)
+
+
+def _largest_activation(ctx: _Context) -> Optional[int]:
+    """Bytes of the largest intermediate tensor whose shape ONNX inference resolves: a lower bound on the peak."""
+    onnx = require("onnx", "estimating activation memory")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(ctx.model, data_prop=True)
+    except Exception:  # shape inference fails on some exotic graphs: the estimate is then skipped
+        return None
+    sizes = []
+    for vi in inferred.graph.value_info:
+        tt = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        if dims and all(d is not None for d in dims):
+            sizes.append(_bytes(dims, tt.elem_type))
+    return max(sizes) if sizes else None
+
+
+def rule_input_memory(ctx: _Context) -> List[Finding]:
+    memory_mb = rules.device_memory_mb(ctx.soc)
+    shapes = {t.name: ctx.static_shape(t) for t in ctx.inputs}
+    elem = {vi.name: vi.type.tensor_type.elem_type for vi in ctx.model.graph.input}
+    if memory_mb is None or any(s is None for s in shapes.values()):
+        ctx.facts["device_memory_mb"] = memory_mb
+        return []
+    per_input = {name: _bytes(shape, elem.get(name, 1)) for name, shape in shapes.items()}
+    input_bytes = sum(per_input.values())
+    static_model = all(all(isinstance(d, int) for d in t.shape) for t in ctx.inputs)
+    largest = _largest_activation(ctx) if static_model else None
+    memory = memory_mb * 1024 * 1024
+    ctx.facts.update(device_memory_mb=memory_mb, input_bytes=input_bytes, largest_activation_bytes=largest)
+    floats = [n for n, t in zip(shapes, ctx.inputs) if t.dtype == "float32"]
+    fp16_fix = ("convert with --input_fp16_nodes=\"{}\" (spec inputs[].dtype: float16) to halve the input, or feed a "
+                "smaller image").format(";".join(floats) if floats else "<input>")
+    peak = input_bytes + 2 * (largest or 0)  # one op's input and output live at once
+    if peak > memory:
+        return [Finding("input-memory", "error",
+                        "inputs ({:.0f} MB) plus the largest activation pair ({:.0f} MB) exceed the {} MB of device "
+                        "memory on {}: expect 207001 (device memory allocation failed)".format(
+                            input_bytes / 2 ** 20, 2 * (largest or 0) / 2 ** 20, memory_mb, ctx.soc),
+                        fp16_fix, details=dict(ctx.facts, inputs=per_input))]
+    if input_bytes > rules.input_warn_fraction() * memory:
+        return [Finding("input-memory", "warning",
+                        "inputs take {:.0f} MB per inference ({:.2%} of {}'s {} MB); the field report hit 207001 at "
+                        "the host-to-device copy with a 148 MB float32 input".format(
+                            input_bytes / 2 ** 20, input_bytes / memory, ctx.soc, memory_mb),
+                        fp16_fix, details=dict(ctx.facts, inputs=per_input))]
+    return []
+
+
+def rule_input_layout(ctx: _Context) -> List[Finding]:
+    findings = []
+    for t in ctx.inputs:
+        declared = ctx.spec.input(t.name) if ctx.spec is not None else None
+        layout = declared.layout if declared is not None else guess_layout(t.shape)
+        if layout not in ("NHWC", "NDHWC"):
+            continue
+        findings.append(Finding(
+            "input-layout", "warning",
+            "input '{}' {} looks {}: ATC's ONNX parser takes NCHW, NCDHW or ND, and AIPP feeds NCHW models".format(
+                t.name, "[" + ", ".join(str(d) for d in t.shape) + "]", layout),
+            "export with a channels-first input (drop the permute/transpose at the start of forward() and transpose "
+            "on the host), or convert with --input_format=ND and no AIPP",
+            details={"input": t.name, "layout": layout}))
+    return findings
+
+
+CHECKS: Dict[str, Callable[[_Context], List[Finding]]] = {
+    "opset-range": rule_opset_range,
+    "foreign-domain": rule_foreign_domain,
+    "extra-opset-import": rule_extra_opset_import,
+    "op-newer-than-parser": rule_op_newer_than_parser,
+    "known-op": rule_known_op,
+    "dynamic-dims": rule_dynamic_dims,
+    "wide-dtype": rule_wide_dtype,
+    "input-memory": rule_input_memory,
+    "input-layout": rule_input_layout,
+}
+
+
+def _validate_soc(soc: str) -> str:
+    if soc not in SOC_VERSIONS:
+        raise UserError("soc {!r} is not an Ascend soc_version{}".format(soc, did_you_mean(soc, SOC_VERSIONS)),
+                        hint="'Ascend' + the Name column of `npu-smi info` on the box, e.g. Ascend310P3")
+    return soc
+
+
+def check(model: Union[str, os.PathLike, Any], soc: Optional[str] = None, cann: Optional[str] = None,
+          spec: Optional[DeploySpec] = None) -> CheckReport:
+    """Run every rule; `spec` supplies soc/cann defaults, frozen input shapes, layouts and declared gears."""
+    soc = _validate_soc(soc or (spec.target.soc_version if spec is not None else "Ascend310P3"))
+    cann = str(cann or (spec.target.cann if spec is not None else "8.0"))
+    path = ""
+    if isinstance(model, (str, os.PathLike)):
+        path = str(model)
+        model = load_model(model, load_external_data=False)
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    opset = next((int(o.version) for o in model.opset_import if _is_default_domain(o.domain)), None)
+    opsets = rules.opset_range(cann)
+    ctx = _Context(model, soc, cann, opset, opsets, [tensor_summary(v) for v in graph.input if v.name not in initializers],
+                   [tensor_summary(v) for v in graph.output], spec, {})
+    findings: List[Finding] = []
+    for rule_id in rules.RULE_IDS:
+        findings.extend(CHECKS[rule_id](ctx))
+    order = {s: i for i, s in enumerate(rules.SEVERITIES)}
+    findings.sort(key=lambda f: order[f.severity])
+    return CheckReport(path, soc, cann, opset, list(opsets.accepted), findings, ctx.facts)

@@ -1,0 +1,546 @@
+"""Session backend "sim": run the ONNX source on the CPU the way the deployed .om would behave.
+
+Everything comes from the DeploySpec (the one-spec rule):
+- the device-side input contract: uint8 NHWC for AIPP inputs (then the AIPP emulator), float16 for
+  `--input_fp16_nodes` (spec input dtype float16), the declared layout, the compiled gears;
+- the precision mode: the graph is fused like ATC does (BatchNorm folded into Conv in float32, constants
+  folded), then every tensor an fp16 op reads or writes is rounded to float16 (`apply_precision`); ops the
+  device runs in float32 (FP32_ONLY_OPS) are kept and listed in `describe()["kept_fp32"]`;
+- the output types (`--output_type`, spec output dtype);
+- a shape that is not a compiled gear is refused as the device refuses it (145013);
+- device memory per input/output and for the weights, compared with the soc's memory (207001 when over).
+
+    with Session("deploy.yaml", backend="sim") as s:
+        s.inputs          # the device contract, e.g. uint8 [1, 224, 224, 3] NHWC for an AIPP input
+        s.run([image])    # outputs as the .om would return them
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .._optional import require
+from ..errors import UserError, one_of
+from ..log import info_once, logger
+from ..spec import DeploySpec
+from .base import Backend, Dim, TensorInfo, guess_layout
+
+# ---- knowledge tables (each row has a test in tests/runtime/test_sim.py) ------------------------------
+
+# Device memory in MB of the chips whose `npu-smi info` is documented in reference/cann.md section 6
+# (the total of the Memory-Usage or HBM-Usage column). Other socs: the estimate is reported, not compared.
+SOC_MEMORY_MB: Dict[str, Tuple[int, str]] = {
+    "Ascend310P3": (21534, "npu-smi info, Atlas 300I Pro (310P3): 1074 / 21534 MB"),
+    "Ascend310B4": (15609, "npu-smi 23.0.0, Orange Pi AIpro / 200I A2 (310B4): 3628 / 15609 MB shared DDR"),
+    "Ascend310": (8192, "npu-smi 21.x, Atlas 200/300 (310): 5324 / 8192 MB"),
+    "Ascend910B4": (32768, "npu-smi 23.0.6, 910B4: HBM 29096 / 32768 MB"),
+}
+
+# What each --precision_mode puts in float16 on a 310-class chip:
+#   all   every op (ATC's default force_fp16)
+#   mixed every op but MIX_PRECISION_FP32_OPS (the precision-sensitive ops ATC's mixed lists keep in fp32)
+#   cube  only the Cube-unit ops (CUBE_OPS), which have no fp32 kernel on 310-class chips
+#   none  nothing (the source dtypes are kept)
+# The second value says whether the float16 ops also write float16 (False: fp16 in, fp32 out).
+PRECISION_POLICIES: Dict[str, Tuple[str, bool]] = {
+    "force_fp16": ("all", True),
+    "allow_mix_precision": ("mixed", True),
+    "allow_mix_precision_fp16": ("mixed", True),
+    "allow_fp32_to_fp16": ("cube", True),
+    "force_fp32": ("cube", False),
+    "cube_fp16in_fp32out": ("cube", False),
+    "must_keep_origin_dtype": ("none", False),
+}
+CUBE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+# ops whose float values are coordinates, indices or counts; the device runs them in float32 (AI CPU)
+FP32_ONLY_OPS = ("NonMaxSuppression", "TopK", "RoiAlign", "Range", "CumSum", "RandomUniformLike",
+                 "RandomNormalLike")
+MIX_PRECISION_FP32_OPS = ("Exp", "Log", "Pow", "Sqrt", "Reciprocal", "Softmax", "LogSoftmax", "ReduceSum",
+                          "ReduceMean", "ReduceL2", "ReduceSumSquare", "LayerNormalization", "Erf")
+
+# ACL codes the device returns for the failures the simulator reproduces (reference/cann.md section 4)
+GEAR_REFUSED = "145013 ACL_ERROR_GE_DYNAMIC_BATCH_SIZE_INVALID"
+OUT_OF_MEMORY = "207001 ACL_ERROR_RT_MEMORY_ALLOCATION"
+
+_GEAR_CALLS = {"batch": "aclmdlSetDynamicBatchSize", "image_size": "aclmdlSetDynamicHWSize",
+               "dims": "aclmdlSetInputDynamicDims"}
+_OUTPUT_DTYPES = {"FP32": np.float32, "FP16": np.float16, "UINT8": np.uint8, "INT8": np.int8}
+_FP16_MAX = 65504.0
+
+
+# ---- graph preparation -------------------------------------------------------------------------------
+
+def fuse_graph(path: str) -> Any:
+    """The ONNX model after the semantics-preserving fusions ATC also makes (BatchNorm into Conv, constant
+    folding), done in float32 as ATC does before it applies the precision mode. Without this a BatchNorm
+    variance above 65504 would saturate in float16 although the device never evaluates it."""
+    onnx = require("onnx", "the NPU simulator")
+    ort = require("onnxruntime", "the NPU simulator")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    with tempfile.TemporaryDirectory(prefix="omdeploy-sim-") as tmp:
+        options.optimized_model_filepath = os.path.join(tmp, "fused.onnx")
+        try:
+            ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own exception types
+            raise UserError("the simulator cannot load {}: {}".format(path, str(exc).splitlines()[0])) from None
+        model = onnx.load(options.optimized_model_filepath)
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = "{}_{}".format(node.op_type, i)  # reports name the node of a layer
+    return model
+
+
+def float_tensors(model: Any) -> List[str]:
+    """Names of the float32 tensors of a graph (inputs, initializers, node outputs), by shape inference."""
+    onnx = require("onnx", "the NPU simulator")
+    inferred = onnx.shape_inference.infer_shapes(model)
+    graph = inferred.graph
+    values = list(graph.input) + list(graph.value_info) + list(graph.output)
+    names = [v.name for v in values if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+    names += [t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+    return names
+
+
+def intermediate_names(model: Any) -> List[str]:
+    """The float32 tensors produced by the graph's nodes, in graph order."""
+    floats = set(float_tensors(model))
+    return [name for node in model.graph.node for name in node.output if name in floats]
+
+
+def expose_intermediates(model: Any, names: Sequence[str]) -> List[str]:
+    """Make `names` float32 graph outputs too (in place); returns the ones added."""
+    onnx = require("onnx", "comparing layers")
+    existing = {o.name for o in model.graph.output}
+    added = [n for n in names if n not in existing]
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in added)
+    return added
+
+
+@dataclass
+class PrecisionPlan:
+    mode: str
+    ops: str                   # which ops run in float16 (PRECISION_POLICIES)
+    fp16_nodes: int
+    kept_fp32: Dict[str, int]  # op type -> nodes kept float32 although the mode puts the rest in float16
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"precision_mode": self.mode, "fp16_ops": self.ops, "fp16_nodes": self.fp16_nodes,
+                "kept_fp32": dict(self.kept_fp32)}
+
+
+def _runs_fp16(op_type: str, ops: str) -> bool:
+    if ops == "cube":
+        return op_type in CUBE_OPS
+    if ops == "none" or op_type in FP32_ONLY_OPS:
+        return False
+    return ops == "all" or op_type not in MIX_PRECISION_FP32_OPS
+
+
+def round_fp16(array: np.ndarray) -> np.ndarray:
+    """float32 values as float16 stores them (saturating at 65504, as ATC converts weights)."""
+    return np.clip(array, -_FP16_MAX, _FP16_MAX).astype(np.float16).astype(np.float32)
+
+
+def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
+    """The graph as `mode` evaluates it: every float tensor a float16 op reads or writes is rounded to float16
+    (Cast to float16 and back); the ops compute in float32 in between, which is the Cube's fp16-in,
+    fp32-accumulate. Rounding is explicit because onnxruntime's CPU runs most float16 nodes by casting them
+    to float32 and then drops the casts between neighbours, which would hide fp16 overflow and rounding."""
+    policy = PRECISION_POLICIES.get(mode)
+    if policy is None:
+        raise UserError("precision_mode {}: the simulator emulates {}, not bfloat16 modes".format(
+            mode, one_of(sorted(PRECISION_POLICIES))),
+            hint="bf16 modes exist only on Atlas A2/A3 chips; simulate with force_fp16 or allow_mix_precision")
+    ops, round_outputs = policy
+    onnx = require("onnx", "the NPU simulator")
+    from onnx import numpy_helper
+
+    floats = set(float_tensors(model))
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    rounded: Dict[str, str] = {}  # tensor -> its float16-rounded twin
+    nodes: List[Any] = []
+    kept: Dict[str, int] = {}
+    fp16_nodes = 0
+
+    def cast_pair(source: str, target: str) -> List[Any]:
+        half = target + "/sim_fp16"
+        return [onnx.helper.make_node("Cast", [source], [half], name=half, to=onnx.TensorProto.FLOAT16),
+                onnx.helper.make_node("Cast", [half], [target], name=target + "/sim_fp32", to=onnx.TensorProto.FLOAT)]
+
+    for node in list(graph.node):
+        if not _runs_fp16(node.op_type, ops):
+            if node.op_type in FP32_ONLY_OPS and ops != "none":
+                kept[node.op_type] = kept.get(node.op_type, 0) + 1
+            nodes.append(node)
+            continue
+        fp16_nodes += 1
+        for i, name in enumerate(node.input):
+            if name not in floats or name in rounded.values():
+                continue
+            if name not in rounded:
+                rounded[name] = name + "/sim_rounded"
+                if name in initializers:
+                    twin = numpy_helper.from_array(round_fp16(numpy_helper.to_array(initializers[name])), rounded[name])
+                    graph.initializer.append(twin)
+                else:
+                    nodes.extend(cast_pair(name, rounded[name]))
+            node.input[i] = rounded[name]
+        nodes.append(node)
+        if round_outputs:
+            for i, name in enumerate(node.output):
+                if name in floats:
+                    node.output[i] = name + "/sim_exact"
+                    nodes.extend(cast_pair(node.output[i], name))
+                    rounded[name] = name  # already rounded: later readers use it as is
+    del graph.node[:]
+    graph.node.extend(nodes)
+    read = {name for node in nodes for name in node.input}
+    unread = [t for t in graph.initializer if t.name not in read]
+    for tensor in unread:
+        graph.initializer.remove(tensor)
+    if kept:
+        info_once(("sim-kept", tuple(sorted(kept))), "sim: kept in float32 (the device runs them in fp32): %s",
+                  ", ".join("{} x{}".format(k, v) for k, v in sorted(kept.items())))
+    return model, PrecisionPlan(mode, ops, fp16_nodes, kept)
+
+
+# ---- the device contract -----------------------------------------------------------------------------
+
+def _value_type(value: Any) -> Tuple[List[Dim], np.dtype]:
+    """(dims, dtype) of an ONNX ValueInfo; an unnamed dynamic dim is '?'."""
+    onnx = require("onnx", "the NPU simulator")
+    tensor = value.type.tensor_type
+    dims: List[Dim] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim]
+    return dims, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+
+
+def _onnx_inputs(model: Any) -> List[Tuple[str, List[Dim], np.dtype]]:
+    initializers = {t.name for t in model.graph.initializer}
+    return [(v.name,) + _value_type(v) for v in model.graph.input if v.name not in initializers]
+
+
+@dataclass
+class DeviceInput:
+    info: TensorInfo                 # what the .om takes
+    model_shape: List[Dim]           # what the ONNX source takes (the spec's shape)
+    model_dtype: np.dtype
+    model_layout: str = "NCHW"
+    aipp: Any = None                 # omdeploy.ascend.aipp.AippConfig when AIPP feeds this input
+
+    @property
+    def dynamic_axes(self) -> List[int]:
+        return [i for i, d in enumerate(self.info.shape) if not isinstance(d, int)]
+
+
+def aipp_configs(spec: DeploySpec, input_names: Sequence[str]) -> Dict[str, Any]:
+    """input name -> the static AIPP config the .om applies to it: the AIPP file given to ATC as is
+    (atc.insert_op_conf), or the one built from `preprocess` when it runs in AIPP (issue 4's semantics)."""
+    conf = getattr(getattr(spec, "atc", None), "insert_op_conf", None)
+    if not conf and (spec.preprocess is None or spec.preprocess.where != "aipp"):
+        return {}
+    from ..ascend import aipp
+
+    if not conf:
+        return {name: aipp.aipp_from_spec(spec, name) for name in aipp.aipp_inputs(spec)}
+    path = Path(spec.base_dir) / conf
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError("atc.insert_op_conf {} cannot be read: {}".format(path, exc.strerror)) from None
+    configs = {}
+    for config in aipp.parse_aipp(text, source=str(path)):
+        if config.related_input_rank >= len(input_names):
+            raise UserError("{}: related_input_rank {} but the model has {} input(s): {}".format(
+                path, config.related_input_rank, len(input_names), one_of(input_names)))
+        configs[input_names[config.related_input_rank]] = config
+    return configs
+
+
+def device_inputs(model: Any, spec: DeploySpec) -> List[DeviceInput]:
+    declared = {i.name: i for i in spec.inputs}
+    sources = _onnx_inputs(model)
+    unknown = sorted(set(declared) - {name for name, _, _ in sources})
+    if unknown:
+        raise UserError("spec input {!r} is not an input of {}; its inputs are: {}".format(
+            unknown[0], spec.model, one_of([name for name, _, _ in sources])))
+    configs = aipp_configs(spec, [name for name, _, _ in sources])
+    result = []
+    for name, dims, dtype in sources:
+        ispec = declared.get(name)
+        shape: List[Dim] = list(ispec.shape) if ispec is not None and ispec.shape else dims
+        shape = [d if isinstance(d, int) and d > 0 else (d if isinstance(d, str) and d not in ("-1", "") else "?")
+                 for d in shape]
+        layout = ispec.layout if ispec is not None else guess_layout(shape)
+        config = configs.get(name)
+        if config is not None:
+            from ..ascend.aipp import device_input_shape
+
+            info = TensorInfo(name, tuple(device_input_shape(config, shape, layout)), np.dtype(np.uint8), "NHWC")
+        else:
+            info = TensorInfo(name, tuple(shape), np.dtype(ispec.dtype) if ispec is not None else dtype, layout)
+        result.append(DeviceInput(info, shape, dtype, layout, config))
+    return result
+
+
+def check_dynamic_support(spec: DeploySpec, inputs: Sequence[DeviceInput]) -> None:
+    """A dynamic dim of the model itself (the spec gives no shape) needs gears on chips without true dynamic
+    shape; dims the spec marks -1 are checked with the other ATC rules by `build_argv`."""
+    from ..ascend.atc import NO_DYNAMIC_SHAPE_SOCS
+
+    if spec.dynamic is not None:
+        return
+    soc = spec.target.soc_version
+    for item in inputs:
+        if item.dynamic_axes and NO_DYNAMIC_SHAPE_SOCS.match(soc):
+            raise UserError("input '{}' has dynamic dims {}; ATC for {} takes no true dynamic shape".format(
+                item.info.name, item.info.shape_str(), soc),
+                hint="fix the shape in the spec's inputs, or declare gears in `dynamic` "
+                     "(--dynamic_batch_size / --dynamic_image_size / --dynamic_dims)")
+
+
+def gear_key(spec: DeploySpec, inputs: Sequence[DeviceInput], feeds: Dict[str, np.ndarray]) -> Tuple[int, ...]:
+    """The values of the dynamic dims in `feeds`, in the form the spec's gears are written."""
+    assert spec.dynamic is not None
+    values: List[int] = []
+    for item in inputs:
+        shape = feeds[item.info.name].shape
+        axes = item.dynamic_axes
+        if spec.dynamic.mode == "batch":
+            axes = [a for a in axes if a == 0]
+        elif spec.dynamic.mode == "image_size":
+            h, w = (1, 2) if item.info.layout == "NHWC" else (2, 3)
+            axes = [a for a in axes if a in (h, w)]
+        values.extend(int(shape[a]) for a in axes)
+    if spec.dynamic.mode == "batch" and values:
+        return (values[0],) if len(set(values)) == 1 else tuple(values)
+    return tuple(values)
+
+
+def format_gear(gear: Sequence[int]) -> str:
+    return "x".join(str(v) for v in gear)
+
+
+# ---- memory ------------------------------------------------------------------------------------------
+
+def largest_gear_shapes(spec: DeploySpec, shapes: Sequence[Tuple[str, Sequence[Dim]]]
+                        ) -> Dict[str, Optional[List[int]]]:
+    """Each named shape with its dynamic dims set from the largest gear (None where a dim stays unknown)."""
+    gears = spec.dynamic.gear_tuples() if spec.dynamic is not None and spec.dynamic.gears else []
+    gear = list(max(gears, key=lambda g: int(np.prod(g)))) if gears else []
+    mode = spec.dynamic.mode if spec.dynamic is not None else None
+    result: Dict[str, Optional[List[int]]] = {}
+    for name, shape in shapes:
+        dims: List[Any] = list(shape)
+        dynamic = [i for i, d in enumerate(dims) if not isinstance(d, int)]
+        if mode == "batch" and dynamic == [0] and gear:
+            dims[0] = gear[0]
+        elif mode == "image_size" and len(dynamic) == 2 and gear:
+            dims[dynamic[0]], dims[dynamic[1]] = gear
+        elif mode == "dims" and dynamic and len(gear) >= len(dynamic):
+            for axis in dynamic:
+                dims[axis] = gear.pop(0)
+        result[name] = [int(d) for d in dims] if all(isinstance(d, int) for d in dims) else None
+    return result
+
+
+def output_shapes(model: Any, input_shapes: Dict[str, Optional[List[int]]]) -> Dict[str, Optional[List[int]]]:
+    """Output shapes for concrete input shapes, by ONNX shape inference (None where it cannot tell)."""
+    onnx = require("onnx", "the NPU simulator")
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    del fixed.graph.value_info[:]
+    for value in fixed.graph.input:
+        shape = input_shapes.get(value.name)
+        if shape is not None:
+            for dim, size in zip(value.type.tensor_type.shape.dim, shape):
+                dim.Clear()
+                dim.dim_value = size
+    try:
+        fixed = onnx.shape_inference.infer_shapes(fixed, data_prop=True)
+    except Exception as exc:  # inference is best effort: unknown sizes are reported as unknown
+        logger.debug("sim: shape inference failed: %s", exc)
+    result = {}
+    for value in fixed.graph.output:
+        dims = value.type.tensor_type.shape.dim
+        known = [d.dim_value for d in dims if d.HasField("dim_value")]
+        result[value.name] = known if len(known) == len(dims) else None
+    return result
+
+
+def _bytes(shape: Optional[List[int]], dtype: np.dtype) -> Optional[int]:
+    return None if shape is None else int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
+def memory_estimate(spec: DeploySpec, inputs: Dict[str, Optional[int]], outputs: Dict[str, Optional[int]],
+                    weights: int) -> Dict[str, Any]:
+    """Device bytes for each input/output at its largest gear and for the weights, against the soc's memory."""
+    known = [b for b in list(inputs.values()) + list(outputs.values()) if b is not None]
+    total = sum(known) + weights
+    soc = spec.target.soc_version
+    row = SOC_MEMORY_MB.get(soc)
+    return {
+        "soc_version": soc, "inputs": dict(inputs), "outputs": dict(outputs), "weights": weights, "total": total,
+        "complete": len(known) == len(inputs) + len(outputs),
+        "soc_memory": None if row is None else row[0] * 1024 * 1024,
+        "soc_memory_source": None if row is None else row[1],
+        "fits": None if row is None else total <= row[0] * 1024 * 1024,
+    }
+
+
+def _weight_bytes(model: Any) -> int:
+    """Bytes of the weights: float16 for the rounded twins of apply_precision."""
+    onnx = require("onnx", "the NPU simulator")
+    total = 0
+    for tensor in model.graph.initializer:
+        itemsize = 2 if tensor.name.endswith("/sim_rounded") else \
+            np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        total += int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
+    return total
+
+
+def _mb(n: float) -> str:
+    return "{:.0f} MB".format(n / 1024 / 1024)
+
+
+# ---- the backend -------------------------------------------------------------------------------------
+
+class SimBackend(Backend):
+    """The deployed .om's behaviour, computed on the CPU with onnxruntime. `spec` drives everything; without
+    one the deployment ATC makes from bare options is simulated (force_fp16, the model's own inputs)."""
+
+    name = "sim"
+    reports_device_layouts = True
+
+    def __init__(self, path: str, spec: Optional[DeploySpec] = None, layers: bool = False,
+                 threads: Optional[int] = None, **_: Any):
+        from ..ascend.atc import build_argv
+
+        ort = require("onnxruntime", "the NPU simulator")
+        self.spec = spec if spec is not None else DeploySpec(model=path)
+        # a deployment ATC refuses is refused here too, with ATC's reasons; the argv is what gets simulated
+        self.atc_argv = build_argv(self.spec, absolute_paths=True)
+        model = fuse_graph(path)
+        self._device_inputs = device_inputs(model, self.spec)
+        check_dynamic_support(self.spec, self._device_inputs)
+        names = intermediate_names(model) if layers else []
+        converted, self.precision = apply_precision(model, self.spec.precision_mode)
+        self.layer_names = expose_intermediates(converted, names)
+        self.inputs = [d.info for d in self._device_inputs]
+        self.outputs = [self._output_info(o) for o in converted.graph.output]
+        self.memory = self._estimate_memory(model, _weight_bytes(converted))
+        self._refuse_if_over_memory()
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self._session = ort.InferenceSession(converted.SerializeToString(), sess_options=options,
+                                             providers=["CPUExecutionProvider"])
+        self._gears = set(self.spec.dynamic.gear_tuples()) if self.spec.dynamic is not None else None
+
+    def _output_info(self, value: Any) -> TensorInfo:
+        dims, dtype = _value_type(value)
+        types = output_types(self.atc_argv)
+        declared = types.get(value.name, types.get(""))
+        if declared is not None and value.name not in self.layer_names:
+            dtype = np.dtype(_OUTPUT_DTYPES[declared])
+        return TensorInfo(value.name, tuple(dims), dtype, guess_layout(dims))
+
+    def _estimate_memory(self, model: Any, weights: int) -> Dict[str, Any]:
+        model_shapes = largest_gear_shapes(self.spec, [(d.info.name, d.model_shape) for d in self._device_inputs])
+        device_shapes = largest_gear_shapes(self.spec, [(i.name, i.shape) for i in self.inputs])
+        inputs = {i.name: _bytes(device_shapes[i.name], i.dtype) for i in self.inputs}
+        shapes = output_shapes(model, model_shapes)
+        outputs = {o.name: _bytes(shapes.get(o.name), o.dtype) for o in self.outputs if o.name not in self.layer_names}
+        return memory_estimate(self.spec, inputs, outputs, weights)
+
+    def _refuse_if_over_memory(self) -> None:
+        m = self.memory
+        if m["fits"] is False:
+            biggest = max(((n, b) for n, b in m["inputs"].items() if b), key=lambda x: x[1], default=("", 0))
+            raise UserError("the deployment needs about {} of device memory (inputs {}, outputs {}, weights {}) "
+                            "but {} has {}: the device fails with {}".format(
+                                _mb(m["total"]), _mb(sum(b for b in m["inputs"].values() if b)),
+                                _mb(sum(b for b in m["outputs"].values() if b)), _mb(m["weights"]),
+                                m["soc_version"], _mb(m["soc_memory"]), OUT_OF_MEMORY),
+                            hint="make input '{}' float16 (spec input dtype float16 = --input_fp16_nodes halves "
+                                 "it), or use a smaller shape, batch or gear".format(biggest[0]))
+        if m["fits"] and m["total"] > 0.8 * m["soc_memory"]:
+            logger.warning("sim: the deployment needs about %s of the %s of %s", _mb(m["total"]),
+                           _mb(m["soc_memory"]), m["soc_version"])
+
+    # ------------------------------------------------------------------------------------------------
+    def _check_gear(self, feeds: Dict[str, np.ndarray]) -> None:
+        if self._gears is None or not any(d.dynamic_axes for d in self._device_inputs):
+            return
+        dynamic = self.spec.dynamic
+        assert dynamic is not None
+        key = gear_key(self.spec, self._device_inputs, feeds)
+        if key in self._gears:
+            return
+        shapes = ", ".join("'{}' {}".format(n, list(a.shape)) for n, a in feeds.items())
+        gears = ", ".join(format_gear(g) for g in dynamic.gear_tuples())
+        option = next(a for a in self.atc_argv if a.startswith("--dynamic_"))
+        raise UserError("{} is not a compiled gear ({}): the .om was built with {} and takes {} only; the device "
+                        "refuses it ({} returns {})".format(format_gear(key), shapes, option, gears,
+                                                            _GEAR_CALLS[dynamic.mode], GEAR_REFUSED),
+                        hint="resize or pad the input to one of {}, or add the gear to the spec's dynamic.gears "
+                             "and convert again".format(gears))
+
+    def _model_feed(self, item: DeviceInput, value: np.ndarray) -> np.ndarray:
+        if item.aipp is not None:
+            from ..ascend import aipp
+
+            model_hw = _model_hw(item, value)
+            return aipp.emulate(item.aipp, value, "float16", model_hw).astype(item.model_dtype)
+        return value.astype(item.model_dtype, copy=False)
+
+    def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
+        self._check_gear(feeds)
+        model_feeds = {d.info.name: self._model_feed(d, feeds[d.info.name]) for d in self._device_inputs}
+        names = [o.name for o in self.outputs] if output_names is None else list(output_names)
+        results = self._session.run(names, model_feeds)
+        wanted = {o.name: o.dtype for o in self.outputs}
+        return [_cast_output(r, wanted[n]) for n, r in zip(names, results)]
+
+    def describe(self) -> Dict[str, object]:
+        return {"soc_version": self.spec.target.soc_version, "atc_argv": self.atc_argv, **self.precision.to_dict(),
+                "gears": None if self.spec.dynamic is None else {
+                    "mode": self.spec.dynamic.mode, "gears": [list(g) for g in self.spec.dynamic.gear_tuples()]},
+                "aipp_inputs": [d.info.name for d in self._device_inputs if d.aipp is not None],
+                "memory": self.memory}
+
+    def close(self) -> None:
+        self._session = None
+
+
+def output_types(atc_argv: Sequence[str]) -> Dict[str, str]:
+    """--output_type of an ATC argv: {"": TYPE} for every output, or {output: TYPE} per 'name:k:TYPE' entry."""
+    value = next((a.split("=", 1)[1] for a in atc_argv if a.startswith("--output_type=")), "")
+    if value and ":" not in value:
+        return {"": value}
+    return {entry.rsplit(":", 2)[0]: entry.rsplit(":", 2)[2] for entry in value.split(";") if entry}
+
+
+def _model_hw(item: DeviceInput, value: np.ndarray) -> Tuple[int, int]:
+    """The network's H, W for this feed (a gear's, when AIPP's source size is 0 = the model input's)."""
+    h_axis = 1 if item.model_layout == "NHWC" else 2
+    dims = item.model_shape[h_axis:h_axis + 2]
+    if all(isinstance(d, int) for d in dims):
+        return int(dims[0]), int(dims[1])
+    return int(value.shape[1]), int(value.shape[2])
+
+
+def _cast_output(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """--output_type: the NetOutput cast (integers saturate to their range, then truncate like Cast)."""
+    if array.dtype == dtype:
+        return array
+    if dtype.kind in "iu":
+        limits = np.iinfo(dtype)
+        array = np.clip(array, limits.min, limits.max)
+    return array.astype(dtype)

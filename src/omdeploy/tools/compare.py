@@ -1,0 +1,476 @@
+"""Compare two Sessions output by output: cosine, max/mean absolute error, max relative error, RMSE, the
+smallest atol/rtol that would pass, top-k agreement for classifiers; thresholds per output; golden `.npz`.
+
+A side is "PATH[@BACKEND]": `model.onnx` (onnxruntime), `deploy.yaml@sim` (the deployed .om simulated),
+`model.om` (pyACL on the box), `model.onnx@openvino`. Inputs are real images (through the spec's
+preprocessing), `.npy`/`.npz` arrays, or seeded random data within ranges.
+
+    report = compare(open_side("deploy.yaml"), open_side("deploy.yaml@sim"), samples)
+    report.passed, report.outputs[0].metrics["cosine"]
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import UserError, did_you_mean, one_of
+from ..runtime.base import TensorInfo
+from ..runtime.session import BACKENDS, Session
+from ..spec import DeploySpec
+
+Sample = Dict[str, np.ndarray]
+Progress = Callable[[int, int], None]
+
+METRICS = ("cosine", "max_abs", "mean_abs", "max_rel", "rmse", "atol", "rtol", "top1", "top5")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+GOLDEN_FORMAT = 1
+
+
+# ---- sides -------------------------------------------------------------------------------------------
+
+def split_side(text: str) -> Tuple[str, str]:
+    """'deploy.yaml@sim' -> ('deploy.yaml', 'sim'); a path without '@backend' runs on 'auto'."""
+    path, sep, backend = text.rpartition("@")
+    if sep and backend in BACKENDS:
+        return path, backend
+    if sep and "/" not in backend and "." not in backend:
+        raise UserError("{}: unknown backend {!r}{}; known: {}".format(
+            text, backend, did_you_mean(backend, BACKENDS), one_of(sorted(BACKENDS))))
+    return text, "auto"
+
+
+def open_side(text: str, spec: Optional[DeploySpec] = None) -> Session:
+    """A Session for one side. A bare model file gets `spec` (its preprocessing, layouts, deployment);
+    `model.onnx@sim` without one simulates what ATC makes from the bare model (force_fp16, its own shapes)."""
+    path, backend = split_side(text)
+    is_spec = Path(path).suffix.lower() in (".yaml", ".yml", ".json")
+    return Session(path, backend=backend, spec=None if is_spec else spec)
+
+
+# ---- thresholds --------------------------------------------------------------------------------------
+
+_THRESHOLD = re.compile(r"^(?:(?P<output>[^:]+):)?(?P<metric>[a-z0-9_]+)\s*(?P<op>>=|<=)\s*(?P<value>[-+0-9.eE]+)$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    op: str
+    value: float
+    output: Optional[str] = None  # None: every output
+
+    @classmethod
+    def parse(cls, text: str) -> "Threshold":
+        match = _THRESHOLD.match(text.strip())
+        if not match:
+            raise UserError("threshold {!r}: expected [OUTPUT:]METRIC>=VALUE or <=VALUE, e.g. cosine>=0.999 or "
+                            "logits:max_abs<=0.05".format(text))
+        metric = match.group("metric")
+        if metric not in METRICS:
+            raise UserError("threshold {!r}: unknown metric {!r}{}; known: {}".format(
+                text, metric, did_you_mean(metric, METRICS), one_of(METRICS)))
+        try:
+            value = float(match.group("value"))
+        except ValueError:
+            raise UserError("threshold {!r}: {!r} is not a number".format(text, match.group("value"))) from None
+        return cls(metric, match.group("op"), value, match.group("output"))
+
+    def check(self, actual: Optional[float]) -> Optional[bool]:
+        if actual is None:
+            return None  # not applicable (e.g. top-1 of a non-classifier)
+        return bool(actual >= self.value) if self.op == ">=" else bool(actual <= self.value)
+
+    def __str__(self) -> str:
+        return "{}{}{:g}".format(self.metric, self.op, self.value)
+
+
+DEFAULT_THRESHOLDS = (Threshold("cosine", ">=", 0.99), Threshold("top1", ">=", 1.0))
+
+
+def thresholds_for(output: str, given: Sequence[Threshold]) -> List[Threshold]:
+    """Defaults, overridden metric by metric by global thresholds, then by ones naming this output."""
+    chosen = {t.metric: t for t in DEFAULT_THRESHOLDS}
+    chosen.update({t.metric: t for t in given if t.output is None})
+    chosen.update({t.metric: t for t in given if t.output == output})
+    return list(chosen.values())
+
+
+# ---- metrics -----------------------------------------------------------------------------------------
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return float("nan")
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 or nb == 0.0:
+        return 1.0 if na == nb else 0.0
+    return float(np.dot(a, b) / (na * nb))
+
+
+def _top_agreement(ref: np.ndarray, got: np.ndarray, k: int) -> float:
+    """Mean fraction of the reference's top-k classes also in the target's top-k, per row."""
+    k = min(k, ref.shape[-1])
+    r = np.argsort(-ref.reshape(-1, ref.shape[-1]), axis=-1)[:, :k]
+    g = np.argsort(-got.reshape(-1, got.shape[-1]), axis=-1)[:, :k]
+    if k == 1:
+        return float(np.mean(r[:, 0] == g[:, 0]))
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(r, g)]))
+
+
+def output_metrics(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray], classifier: bool) -> Dict[str, Any]:
+    """Metrics of one output over all samples. cosine is the worst sample's; atol is the smallest atol that
+    passes with rtol=0, rtol the smallest rtol that passes with atol=0."""
+    cosines, diffs, ref_abs, nonfinite = [], [], [], 0
+    for ref, got in zip(refs, gots):
+        if ref.shape != got.shape:
+            raise UserError("output shapes differ: reference {} vs target {}".format(ref.shape, got.shape))
+        r, g = ref.astype(np.float64).ravel(), got.astype(np.float64).ravel()
+        nonfinite += int(np.size(g) - np.count_nonzero(np.isfinite(g)))
+        cosines.append(_cosine(r, g))
+        diffs.append(np.abs(r - g))
+        ref_abs.append(np.abs(r))
+    d, a = np.concatenate(diffs), np.concatenate(ref_abs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(d == 0, 0.0, d / a)
+    metrics: Dict[str, Any] = {
+        "cosine": float("nan") if any(np.isnan(cosines)) else min(cosines),
+        "max_abs": float(d.max(initial=0.0)), "mean_abs": float(d.mean()) if d.size else 0.0,
+        "max_rel": float(rel.max(initial=0.0)), "rmse": float(np.sqrt(np.mean(d ** 2))) if d.size else 0.0,
+        "nonfinite": nonfinite, "top1": None, "top5": None,
+    }
+    metrics["atol"], metrics["rtol"] = metrics["max_abs"], metrics["max_rel"]
+    if classifier:
+        ref_all, got_all = np.concatenate([r.reshape(-1, r.shape[-1]) for r in refs]), \
+            np.concatenate([g.reshape(-1, g.shape[-1]) for g in gots])
+        metrics["top1"] = _top_agreement(ref_all, got_all, 1)
+        metrics["top5"] = _top_agreement(ref_all, got_all, 5)
+    # None: not applicable (top-k of a non-classifier), or no finite value (rtol when the reference has zeros
+    # where the target does not; cosine of non-finite output)
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
+
+
+# ---- report ------------------------------------------------------------------------------------------
+
+@dataclass
+class OutputReport:
+    name: str
+    metrics: Dict[str, Any]
+    checks: List[Dict[str, Any]]
+
+    @property
+    def passed(self) -> bool:
+        return self.metrics.get("nonfinite", 0) == 0 and all(c["passed"] is not False for c in self.checks)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "metrics": self.metrics, "checks": self.checks}
+
+
+@dataclass
+class Report:
+    ref: str
+    target: str
+    samples: List[str]
+    outputs: List[OutputReport]
+    layers: Optional[Dict[str, Any]] = None
+    target_info: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outputs) and (self.layers is None or self.layers.get("first_jump") is None)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"ref": self.ref, "target": self.target, "passed": self.passed, "samples": list(self.samples),
+                "target_info": self.target_info, "outputs": [o.to_dict() for o in self.outputs],
+                "layers": self.layers}
+
+
+def is_classifier(info: TensorInfo, sessions: Sequence[Optional[Session]]) -> bool:
+    if info.rank != 2 or np.dtype(info.dtype).kind != "f":
+        return False
+    specs = [s.spec for s in sessions if s is not None and s.spec is not None]
+    return any(spec.task == "classify" for spec in specs) if specs else True
+
+
+def compare_outputs(refs: Sequence[Dict[str, np.ndarray]], gots: Sequence[Dict[str, np.ndarray]],
+                    classifiers: Sequence[str], thresholds: Sequence[Threshold]) -> List[OutputReport]:
+    names = [n for n in refs[0] if n in gots[0]]
+    if not names:
+        raise UserError("the two sides share no output name: reference {} vs target {}".format(
+            one_of(list(refs[0])), one_of(list(gots[0]))))
+    reports = []
+    for name in names:
+        metrics = output_metrics([r[name] for r in refs], [g[name] for g in gots], name in classifiers)
+        checks = [{"metric": t.metric, "op": t.op, "value": t.value, "actual": metrics.get(t.metric),
+                   "passed": t.check(metrics.get(t.metric))} for t in thresholds_for(name, thresholds)]
+        reports.append(OutputReport(name, metrics, checks))
+    return reports
+
+
+# ---- inputs ------------------------------------------------------------------------------------------
+
+def _expand(paths: Sequence[Path]) -> List[Path]:
+    found: List[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + (".npy", ".npz")))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UserError("input {} does not exist".format(path))
+    if not found:
+        raise UserError("no images or arrays found in {}".format(one_of([str(p) for p in paths])))
+    return found
+
+
+def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
+    shape = shapes.get(info.name) or list(info.shape)
+    if len(shape) != info.rank or not all(isinstance(d, int) for d in shape):
+        raise UserError("input '{}' has dynamic dims {}; say which shape to feed".format(info.name, info.shape_str()),
+                        hint="--shape {}:{}".format(info.name, ",".join(str(d) if isinstance(d, int) else "N"
+                                                                          for d in info.shape)))
+    return [int(d) for d in shape]
+
+
+def _image_hw(info: TensorInfo, shape: List[int]) -> Tuple[int, int]:
+    nhwc = info.layout == "NHWC"  # device backends report an AIPP input as uint8 NHWC
+    return (shape[1], shape[2]) if nhwc else (shape[2], shape[3])
+
+
+def image_sample(path: Path, infos: Sequence[TensorInfo], spec: Optional[DeploySpec],
+                 shapes: Dict[str, List[int]]) -> Sample:
+    """One image resized as the spec says, as uint8 HWC: each Session normalises it its own way (host or AIPP)."""
+    from ..spec import PreprocessSpec
+    from ..tasks.image import load_image
+    from ..tasks.preprocess import fit
+
+    images = [i for i in infos if i.rank == 4]
+    if len(images) != 1 or len(infos) != 1:
+        raise UserError("images need a model with one image input, got inputs {}".format(
+            one_of([i.name for i in infos])), hint="give .npz files with one array per input name")
+    info = images[0]
+    height, width = _image_hw(info, _shape_for(info, shapes))
+    pre = spec.preprocess if spec is not None and spec.preprocess is not None else PreprocessSpec()
+    image, _ = fit(load_image(path), height, width, pre)
+    return {info.name: image}
+
+
+def array_samples(path: Path, infos: Sequence[TensorInfo]) -> List[Tuple[str, Sample]]:
+    names = [i.name for i in infos]
+    if path.suffix.lower() == ".npy":
+        if len(names) != 1:
+            raise UserError("{}: a .npy holds one array but the model has inputs {}".format(path, one_of(names)),
+                            hint="save an .npz with one array per input name")
+        return [(path.name, {names[0]: np.load(path, allow_pickle=False)})]
+    with np.load(path, allow_pickle=False) as data:
+        missing = [n for n in names if n not in data.files]
+        if missing:
+            raise UserError("{}: no array named {!r}; it has {}".format(path, missing[0], one_of(data.files)),
+                            hint="name the arrays after the model's inputs: {}".format(one_of(names)))
+        return [(path.name, {n: data[n] for n in names})]
+
+
+def random_samples(infos: Sequence[TensorInfo], count: int, seed: int, shapes: Dict[str, List[int]],
+                   ranges: Dict[str, Tuple[float, float]]) -> List[Tuple[str, Sample]]:
+    """Seeded random data: uniform within the input's range ([0, 1) by default, [0, 255] for uint8)."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for k in range(count):
+        sample = {}
+        for info in infos:
+            shape = _shape_for(info, shapes)
+            dtype = np.dtype(info.dtype)
+            low, high = ranges.get(info.name, (0, 255) if dtype == np.uint8 else (0.0, 1.0))
+            if dtype.kind in "iu":
+                sample[info.name] = rng.integers(int(low), int(high), size=shape, endpoint=True).astype(dtype)
+            else:
+                sample[info.name] = rng.uniform(low, high, size=shape).astype(dtype)
+        samples.append(("random#{}".format(k), sample))
+    return samples
+
+
+def feed_infos(ref: Optional[Session], target: Session) -> List[TensorInfo]:
+    """The inputs data is made for: the device's uint8 image contract wins (both sides accept an image)."""
+    uint8_images = [i for i in target.inputs if np.dtype(i.dtype) == np.uint8 and i.rank == 4]
+    if uint8_images or ref is None:
+        return list(target.inputs)
+    return list(ref.inputs)
+
+
+def make_samples(inputs: Sequence[Path], infos: Sequence[TensorInfo], spec: Optional[DeploySpec], random: int,
+                 seed: int, shapes: Dict[str, List[int]], ranges: Dict[str, Tuple[float, float]]
+                 ) -> List[Tuple[str, Sample]]:
+    if not inputs:
+        return random_samples(infos, random or 1, seed, shapes, ranges)
+    samples: List[Tuple[str, Sample]] = []
+    for path in _expand(inputs):
+        if path.suffix.lower() in (".npy", ".npz"):
+            samples.extend(array_samples(path, infos))
+        else:
+            samples.append((path.name, image_sample(path, infos, spec, shapes)))
+    return samples
+
+
+# ---- golden data -------------------------------------------------------------------------------------
+
+def save_golden(path: Path, ref_label: str, samples: Sequence[Tuple[str, Sample]],
+                outputs: Sequence[Dict[str, np.ndarray]], classifiers: Sequence[str]) -> Path:
+    meta = {"format": GOLDEN_FORMAT, "ref": ref_label, "samples": [name for name, _ in samples],
+            "inputs": list(samples[0][1]), "outputs": list(outputs[0]), "classifiers": list(classifiers)}
+    arrays = {"__meta__": np.array(json.dumps(meta))}
+    for k, ((_, sample), out) in enumerate(zip(samples, outputs)):
+        arrays.update({"input/{}/{}".format(k, n): a for n, a in sample.items()})
+        arrays.update({"ref/{}/{}".format(k, n): a for n, a in out.items()})
+    with path.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return path
+
+
+@dataclass
+class Golden:
+    ref: str
+    samples: List[Tuple[str, Sample]]
+    outputs: List[Dict[str, np.ndarray]]
+    classifiers: List[str] = field(default_factory=list)
+
+
+def load_golden(path: Path) -> Golden:
+    try:
+        data = np.load(path, allow_pickle=False)
+        meta = json.loads(str(data["__meta__"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError("{} is not golden data written by `omdeploy compare --save`: {}".format(path, exc)) from None
+    if meta.get("format") != GOLDEN_FORMAT:
+        raise UserError("{}: golden format {} is not {}".format(path, meta.get("format"), GOLDEN_FORMAT),
+                        hint="save it again with this omdeploy version")
+    with data:
+        samples = [(name, {n: data["input/{}/{}".format(k, n)] for n in meta["inputs"]})
+                   for k, name in enumerate(meta["samples"])]
+        outputs = [{n: data["ref/{}/{}".format(k, n)] for n in meta["outputs"]} for k in range(len(samples))]
+    return Golden(meta["ref"], samples, outputs, meta.get("classifiers", []))
+
+
+# ---- running -----------------------------------------------------------------------------------------
+
+def device_pixels(session: Session) -> Callable[[np.ndarray], np.ndarray]:
+    """How decoded RGB images become the pixels the application feeds this side: the spec's AIPP
+    device_format (the app's contract with the .om); RGB everywhere else."""
+    pre = session.spec.preprocess if session.spec is not None else None
+    device_format = (pre.device_format or pre.color) if pre is not None and pre.where == "aipp" else "rgb"
+    if device_format == "rgb":
+        return lambda image: image
+    if device_format == "bgr":
+        return lambda image: np.ascontiguousarray(image[..., ::-1])
+    raise UserError("{}: the AIPP takes {} pixels; compare makes RGB or BGR from images".format(
+        session.path, device_format), hint="give .npy/.npz inputs already in {}".format(device_format))
+
+
+def run_all(session: Session, samples: Sequence[Tuple[str, Sample]], progress: Optional[Progress] = None
+            ) -> List[Dict[str, np.ndarray]]:
+    outputs = []
+    to_device = device_pixels(session)
+    for k, (name, sample) in enumerate(samples):
+        if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+            sample = {n: to_device(a) for n, a in sample.items()}
+        outputs.append(session.run(sample))
+        if progress is not None:
+            progress(k + 1, len(samples))
+    return outputs
+
+
+def side_info(session: Session) -> Dict[str, Any]:
+    """What a report says about a side: its backend and, for the simulator, the deployment it emulates."""
+    facts = session.describe()
+    keep = ("backend", "soc_version", "precision_mode", "kept_fp32", "gears", "aipp_inputs")
+    info = {k: facts[k] for k in keep if k in facts}
+    if "memory" in facts:
+        info["device_memory_bytes"] = facts["memory"]["total"]
+    return info
+
+
+def compare(ref_label: str, refs: Sequence[Dict[str, np.ndarray]], target_label: str,
+            gots: Sequence[Dict[str, np.ndarray]], samples: Sequence[str], classifiers: Sequence[str],
+            thresholds: Sequence[Threshold] = (), target_info: Optional[Dict[str, Any]] = None) -> Report:
+    return Report(ref_label, target_label, list(samples), compare_outputs(refs, gots, classifiers, thresholds),
+                  target_info=target_info or {})
+
+
+def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), spec: Optional[DeploySpec] = None,
+                  random: int = 0, seed: int = 0, shapes: Optional[Dict[str, List[int]]] = None,
+                  ranges: Optional[Dict[str, Tuple[float, float]]] = None, thresholds: Sequence[Threshold] = (),
+                  golden: Optional[Path] = None, save: Optional[Path] = None, layers: bool = False,
+                  layer_cosine: float = 0.999, tracker: Optional[Callable[[str], Any]] = None) -> Report:
+    """The whole comparison: open both sides (PATH[@BACKEND]), build the samples (or take them and the reference
+    outputs from a `golden` .npz), run both, score every output; optionally save golden data and compare layers.
+
+        report = compare_sides("deploy.yaml", "deploy.yaml@sim", inputs=[Path("photos/")])
+    """
+    track = tracker or (lambda label: None)
+    if (ref is None) == (golden is None):
+        raise UserError("expected a reference side or golden data (--load), got {}".format(
+            "both" if ref is not None else "neither"))
+    with ExitStack() as stack:
+        target_session = stack.enter_context(open_side(target, spec))
+        ref_session: Optional[Session] = None
+        if golden is not None:
+            loaded = load_golden(golden)
+            ref_label, samples, refs, classifiers = loaded.ref, loaded.samples, loaded.outputs, loaded.classifiers
+        else:
+            ref_session = stack.enter_context(open_side(ref, spec))  # type: ignore[arg-type]
+            ref_label = ref  # type: ignore[assignment]
+            samples = make_samples(inputs, feed_infos(ref_session, target_session),
+                                   target_session.spec or ref_session.spec, random, seed, shapes or {}, ranges or {})
+            refs = run_all(ref_session, samples, track("reference"))
+            classifiers = [o.name for o in ref_session.outputs
+                           if is_classifier(o, [ref_session, target_session])]
+        gots = run_all(target_session, samples, track("target"))
+        report = compare(ref_label, refs, target, gots, [n for n, _ in samples], classifiers, thresholds,
+                         side_info(target_session))
+        if layers:
+            if target_session.backend_name != "sim" or target_session.spec is None:
+                raise UserError("--layers compares fp32 with the simulator: expected TARGET as deploy.yaml@sim, "
+                                "got {}".format(target))
+            report.layers = compare_layers(target_session.path,
+                                           ref_session.spec if ref_session is not None else target_session.spec,
+                                           target_session.spec, samples[0][1], layer_cosine)
+    if save is not None:
+        save_golden(save, ref_label, samples, refs, classifiers)
+    return report
+
+
+# ---- layers ------------------------------------------------------------------------------------------
+
+def compare_layers(model_path: Path, ref_spec: Optional[DeploySpec], target_spec: DeploySpec, sample: Sample,
+                   cosine_min: float = 0.999) -> Dict[str, Any]:
+    """Every float intermediate tensor of the ONNX, fp32 onnxruntime vs the simulator, in graph order; the
+    first whose cosine drops below `cosine_min` or that holds inf/NaN is where the error jumps."""
+    import tempfile
+
+    from ..runtime.sim import expose_intermediates, fuse_graph, intermediate_names
+
+    fused = fuse_graph(str(model_path))
+    producers = {out: node for node in fused.graph.node for out in node.output}
+    expose_intermediates(fused, intermediate_names(fused))
+    with tempfile.TemporaryDirectory(prefix="omdeploy-layers-") as tmp:
+        exposed = Path(tmp) / "layers.onnx"
+        exposed.write_bytes(fused.SerializeToString())
+        with Session(exposed, backend="onnxruntime", spec=ref_spec) as ref:
+            ref_out = ref.run(sample)
+    with Session(model_path, backend="sim", spec=target_spec, layers=True) as sim:
+        sim_out = sim.run(sample)
+    rows = []
+    for node in fused.graph.node:
+        for name in node.output:
+            if name not in ref_out or name not in sim_out or ref_out[name].shape != sim_out[name].shape:
+                continue
+            metrics = output_metrics([ref_out[name]], [sim_out[name]], classifier=False)
+            rows.append({"tensor": name, "op_type": producers[name].op_type, "node": producers[name].name,
+                         "cosine": metrics["cosine"], "max_abs": metrics["max_abs"],
+                         "max_rel": metrics["max_rel"], "nonfinite": metrics["nonfinite"]})
+    jump = next((r for r in rows if r["nonfinite"] or r["cosine"] is None or r["cosine"] < cosine_min), None)
+    return {"cosine_min": cosine_min, "tensors": len(rows), "first_jump": jump, "rows": rows}

@@ -1,0 +1,255 @@
+"""The batch runner: a task over image files, folders and videos, pipelined, streaming resumable JSONL.
+
+    with Classifier("deploy.yaml") as task:
+        summary = run_batch(task, ["photos/", "clip.avi"], Path("out/results.jsonl"), resume=True)
+
+A producer thread walks the inputs (and decodes video frames) and hands each one to a pool of worker
+threads that decode and preprocess it; a bounded queue keeps the producer at most `queue_size` inputs ahead.
+The calling thread runs inference (onnxruntime releases the GIL, so the workers keep going meanwhile) and
+writes one JSON line per input as soon as it has it, in input order. A bad input becomes one error line.
+`resume=True` keeps the lines already written (dropping a last line cut short by an interrupt) and skips
+their inputs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .._json import json_default
+from ..errors import OmdeployError, UserError
+from ..log import logger
+from ..tasks.base import Task
+from ..tasks.image import IMAGE_SUFFIXES, files_with_suffixes, load_image
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+
+
+@dataclass
+class Item:
+    key: str                             # the input's name in the JSONL: a path, or "video.avi#frame=120"
+    load: Callable[[], np.ndarray]       # decodes it to RGB uint8 HWC
+
+
+@dataclass
+class RunSummary:
+    results: str
+    inputs: int = 0       # inputs found this time (including the skipped ones)
+    processed: int = 0    # inputs run this time
+    skipped: int = 0      # already in the JSONL (--resume)
+    failed: int = 0       # error lines in the whole JSONL
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(vars(self), ok=self.ok)
+
+
+def inference_threads(workers: int) -> int:
+    """Intra-op threads for the inference thread while `workers` threads decode beside it: all cores but one.
+
+    A runtime that takes every core stalls whenever a decoder thread holds one of them (its parallel sections
+    wait for their slowest thread), so the pipeline leaves the decoders a core of their own.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1) if workers > 0 else cores
+
+
+# ---- inputs -----------------------------------------------------------------------------------------
+
+def _cv2():
+    from .._optional import require
+
+    return require("cv2", "reading video files")
+
+
+def _failing(message: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        raise UserError(message)
+    return load
+
+
+def video_frame_count(path: Path, stride: int) -> int:
+    capture = _cv2().VideoCapture(str(path))
+    try:
+        frames = int(capture.get(_cv2().CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return max(1, (frames + stride - 1) // stride)
+
+
+def video_frames(path: Path, stride: int = 1) -> Iterator[Item]:
+    """Every `stride`-th frame; frames in between are only grabbed, not decoded."""
+    cv2 = _cv2()
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        yield Item(str(path), _failing("{} cannot be opened as a video".format(path)))
+        return
+    try:
+        index = 0
+        while capture.grab():
+            if index % stride == 0:
+                ok, frame = capture.retrieve()
+                key = "{}#frame={}".format(path, index)
+                if ok:
+                    yield Item(key, lambda f=frame: np.ascontiguousarray(f[..., ::-1]))  # BGR -> RGB
+                else:
+                    yield Item(key, _failing("{} frame {} cannot be decoded".format(path, index)))
+            index += 1
+    finally:
+        capture.release()
+
+
+def plan_inputs(paths: Sequence[Union[str, os.PathLike]], stride: int = 1) -> Tuple[List[Path], int]:
+    """The files to run (folders searched recursively for images and videos) and the expected input count."""
+    if stride < 1:
+        raise UserError("the frame stride must be at least 1, got {}".format(stride))
+    files = files_with_suffixes(paths, IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    total = sum(video_frame_count(f, stride) if f.suffix.lower() in VIDEO_SUFFIXES else 1 for f in files)
+    return files, total
+
+
+def iter_items(files: Sequence[Path], stride: int = 1) -> Iterator[Item]:
+    for f in files:
+        if f.suffix.lower() in VIDEO_SUFFIXES:
+            yield from video_frames(f, stride)
+        else:
+            yield Item(str(f), lambda f=f: load_image(f))
+
+
+# ---- the JSONL --------------------------------------------------------------------------------------
+
+def read_finished(path: Path) -> Dict[str, bool]:
+    """{input: ok} of the complete lines of a results file; a last line cut short is cut off the file."""
+    if not path.exists():
+        return {}
+    data = path.read_bytes()
+    finished: Dict[str, bool] = {}
+    complete = data.rfind(b"\n") + 1
+    for number, line in enumerate(data[:complete].splitlines(), 1):
+        try:
+            record = json.loads(line)
+            finished[record["input"]] = bool(record.get("ok"))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("%s line %d is not a result line; its input will run again", path, number)
+    if complete < len(data):
+        logger.warning("%s: dropped a last line cut short (%d bytes) by an interrupt", path, len(data) - complete)
+        with open(path, "r+b") as f:
+            f.truncate(complete)
+    return finished
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, OmdeployError):
+        return exc.message
+    return "{}: {}".format(type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+
+
+# ---- the pipeline -----------------------------------------------------------------------------------
+
+def _prepare(task: Task, item: Item, keep_image: bool) -> Tuple[Optional[np.ndarray], Any]:
+    image = item.load()
+    return (image if keep_image else None), task.prepare(image)
+
+
+def run_batch(task: Task, inputs: Sequence[Union[str, os.PathLike]], results: Union[str, os.PathLike],
+              resume: bool = False, stride: int = 1, workers: int = 2, queue_size: int = 32,
+              on_record: Optional[Callable[[Dict[str, Any]], None]] = None,
+              annotate: Optional[Callable[[np.ndarray, Dict[str, Any], str], None]] = None,
+              files: Optional[List[Path]] = None) -> RunSummary:
+    """Run `task` over the inputs, one JSON line per input in `results`. `annotate(image, record, key)` is
+    called for each good input when given. `files` skips the input search when the caller already did it.
+
+    Lines are written in input order, so one slow input holds up the writing of those after it: `queue_size`
+    inputs may be prepared ahead, enough that a run of large images does not leave the workers idle (it
+    bounds memory at about `queue_size` prepared inputs)."""
+    results = Path(results)
+    if files is None:
+        files, _ = plan_inputs(inputs, stride)
+    finished = read_finished(results) if resume else {}
+    summary = RunSummary(str(results), skipped=0, failed=sum(not ok for ok in finished.values()))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    pending: "queue.Queue[Optional[Tuple[Item, Future]]]" = queue.Queue(maxsize=max(1, queue_size))
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="omdeploy-prepare")
+
+    def put(entry: Optional[Tuple[Item, Future]]) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in iter_items(files, stride):
+                summary.inputs += 1
+                if item.key in finished:
+                    summary.skipped += 1
+                    continue
+                if not put((item, pool.submit(_prepare, task, item, annotate is not None))):
+                    return
+        except Exception as exc:  # a broken input listing must not hang the consumer
+            failed: Future = Future()
+            failed.set_exception(exc)
+            put((Item("<inputs>", _failing(str(exc))), failed))
+        finally:
+            put(None)
+
+    producer = threading.Thread(target=produce, name="omdeploy-inputs", daemon=True)
+    producer.start()
+    try:
+        with open(results, "a" if resume else "w", encoding="utf-8") as out:
+            while True:
+                entry = pending.get()
+                if entry is None:
+                    break
+                record = _run_one(task, *entry, annotate)
+                out.write(json.dumps(record, ensure_ascii=False, default=json_default) + "\n")
+                out.flush()
+                summary.processed += 1
+                summary.failed += not record["ok"]
+                if on_record is not None:
+                    on_record(record)
+    finally:
+        stop.set()
+        _drain(pending)
+        producer.join()
+        pool.shutdown(wait=True)
+    return summary
+
+
+def _run_one(task: Task, item: Item, future: Future,
+             annotate: Optional[Callable[[np.ndarray, Dict[str, Any], str], None]]) -> Dict[str, Any]:
+    try:
+        image, prepared = future.result()
+        record = {"input": item.key, "ok": True, "task": task.name, "result": task.infer(prepared)}
+    except Exception as exc:  # one bad input is one error line; the run goes on
+        return {"input": item.key, "ok": False, "task": task.name, "error": _error_text(exc)}
+    if annotate is not None and image is not None:
+        try:
+            annotate(image, record, item.key)
+        except Exception as exc:
+            logger.warning("%s: the annotated image was not written: %s", item.key, _error_text(exc))
+    return record
+
+
+def _drain(pending: "queue.Queue[Optional[Tuple[Item, Future]]]") -> None:
+    while True:
+        try:
+            entry = pending.get_nowait()
+        except queue.Empty:
+            return
+        if entry is not None:
+            entry[1].cancel()

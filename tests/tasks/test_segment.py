@@ -1,0 +1,89 @@
+"""Segmentation on synthetic outputs with known masks: YOLOv8-seg prototypes x coefficients, per-pixel maps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from omdeploy.tasks.detect import decode
+from omdeploy.tasks.segment import instance_masks, pixel_map, rle_decode, rle_encode
+
+from .test_detect import GEOMETRY, INPUT_HW, _v8_head
+
+
+def _box_mask(box, hw=(100, 200)):
+    ys, xs = np.mgrid[:hw[0], :hw[1]] + 0.5
+    x1, y1, x2, y2 = box
+    return (xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)
+
+
+def _iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+def test_yolov8_seg_masks_are_cropped_to_their_box_and_mapped_back():
+    boxes = [([20, 10, 60, 50], 0, 0.9), ([100, 40, 180, 96], 1, 0.8)]
+    head = _v8_head(boxes, classes=2, extra=2)
+    head[0, 6, 0], head[0, 7, 1] = 8.0, 8.0  # box 0 uses prototype 0, box 1 prototype 1
+    protos = np.full((1, 2, 16, 16), -8.0, np.float32)
+    protos[0, 0] = 1.0                # prototype 0: on everywhere, so only the box crop shapes mask 0
+    protos[0, 1, :, :8] = 1.0         # prototype 1: on in the left half of the input only
+    found = decode(head, "yolov8", GEOMETRY, INPUT_HW, num_extra=2)
+    masks = instance_masks(found, protos, GEOMETRY, INPUT_HW)
+    assert [m.shape for m in masks] == [(100, 200), (100, 200)]
+    assert _iou(masks[0], _box_mask([20, 10, 60, 50])) > 0.95
+    # input x < 32 is source x < 100: box 1 starts at x = 100, so its mask is (almost) empty
+    assert masks[1].sum() < 0.05 * _box_mask([100, 40, 180, 96]).sum()
+
+
+def test_per_pixel_argmax_map_drops_the_letterbox_padding():
+    scores = np.zeros((1, 3, 64, 64), np.float32)
+    scores[0, 0] = 1.0
+    # class 2 on source x 50..150, y 20..80 -> input x 16..48, y 16 + 6.4..16 + 25.6
+    scores[0, 2, 23:41, 16:48] = 5.0
+    labels = pixel_map(scores, GEOMETRY, INPUT_HW)
+    assert labels.shape == (100, 200) and set(np.unique(labels)) == {0, 2}
+    assert _iou(labels == 2, _box_mask([50, 20, 150, 80])) > 0.85
+
+
+def test_single_channel_map_is_thresholded_logits_or_probabilities():
+    logits = np.full((1, 1, 64, 64), -4.0, np.float32)
+    logits[0, 0, 16:48, :32] = 4.0  # the left half of the real image area
+    mask = pixel_map(logits, GEOMETRY, INPUT_HW)
+    assert mask.dtype == bool and _iou(mask, _box_mask([0, 0, 100, 100])) > 0.95
+    probs = 1 / (1 + np.exp(-logits))
+    assert (pixel_map(probs, GEOMETRY, INPUT_HW) == mask).mean() > 0.99
+
+
+def test_rle_round_trip_is_coco_column_major():
+    mask = np.zeros((3, 4), bool)
+    mask[0, 0] = mask[1:, 2] = True
+    rle = rle_encode(mask)
+    assert rle == {"size": [3, 4], "counts": [0, 1, 6, 2, 3]}
+    np.testing.assert_array_equal(rle_decode(rle), mask)
+    np.testing.assert_array_equal(rle_decode(rle_encode(~mask)), ~mask)
+
+
+@pytest.mark.needs_onnx
+@pytest.mark.needs_assets
+def test_segmenter_end_to_end_on_models_with_known_outputs(assets, tmp_path):
+    from PIL import Image
+
+    from omdeploy.tasks.segment import Segmenter
+
+    from .head_models import constant_head_model
+
+    photo = np.asarray(Image.open(assets.image("chelsea.png")).convert("RGB").resize((200, 100)))
+    head = _v8_head([([20, 10, 60, 50], 0, 0.9)], classes=2, extra=1)
+    head[0, 6, 0] = 8.0
+    instances = constant_head_model(tmp_path / "seg.onnx", {"output0": head,
+                                                            "output1": np.ones((1, 1, 16, 16), np.float32)})
+    with Segmenter(instances) as segment:
+        [found] = segment(photo)["instances"]
+    assert found["label"] == "0" and _iou(rle_decode(found["mask"]), _box_mask([20, 10, 60, 50])) > 0.95
+
+    scores = np.zeros((1, 3, 64, 64), np.float32)
+    scores[0, 2, 23:41, 16:48] = 5.0
+    semantic = constant_head_model(tmp_path / "sem.onnx", {"out": scores})
+    with Segmenter(semantic, labels=["background", "road", "cat"]) as segment:
+        counts = segment(photo)["label_map_classes"]
+    assert set(counts) == {"background", "cat"} and abs(counts["cat"] - 100 * 60) < 0.1 * 6000

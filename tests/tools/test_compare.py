@@ -1,0 +1,290 @@
+"""omdeploy compare: metrics, thresholds, inputs, golden data, --layers, on real models and photos."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from omdeploy.errors import UserError
+from omdeploy.tools import compare as cmp
+from tests.runtime.test_sim import DET_MEAN, DET_STD, fp16_overflow_model
+
+pytestmark = [pytest.mark.needs_onnx]
+
+EFFNET_PRE = {"color": "rgb", "resize": "crop", "short_side": 256, "mean": [127.0], "std": [128.0]}
+SWAP_RB_AIPP = """aipp_op {
+    aipp_mode: static
+    input_format: RGB888_U8
+    rbuv_swap_switch: true
+    mean_chn_0: 127
+    mean_chn_1: 127
+    mean_chn_2: 127
+    var_reci_chn_0: 0.0078125
+    var_reci_chn_1: 0.0078125
+    var_reci_chn_2: 0.0078125
+}
+"""
+
+
+def write_spec(path: Path, model: Path, **fields) -> Path:
+    from omdeploy.spec import DeploySpec
+
+    data = {"model": str(model), "inputs": [{"name": "input", "shape": [1, 3, 224, 224]}], "task": "classify",
+            "preprocess": dict(EFFNET_PRE)}
+    data.update(fields)
+    DeploySpec.from_dict(data, source=str(path)).save(path)
+    return path
+
+
+def twenty_photos(assets) -> list:
+    photos = sorted(p for p in assets("images").iterdir())
+    photos += sorted(p for p in assets("opencv").iterdir() if p.suffix == ".jpg")[:20 - len(photos)]
+    assert len(photos) == 20
+    return photos
+
+
+def as_args(paths) -> list:
+    return [a for p in paths for a in ("-i", str(p))]
+
+
+# ---- units ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("cosine>=0.999", cmp.Threshold("cosine", ">=", 0.999)),
+    ("logits:max_abs<=0.05", cmp.Threshold("max_abs", "<=", 0.05, "logits")),
+    ("sigmoid_0.tmp_0:rmse <= 1e-3", cmp.Threshold("rmse", "<=", 1e-3, "sigmoid_0.tmp_0")),
+])
+def test_threshold_parse(text, expected):
+    assert cmp.Threshold.parse(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [("cosin>=0.9", "did you mean 'cosine'"), ("cosine=0.9", "expected"),
+                                           ("cosine>=abc", "expected")])
+def test_threshold_errors(text, message):
+    with pytest.raises(UserError, match=message):
+        cmp.Threshold.parse(text)
+
+
+def test_thresholds_per_output_override_global_and_defaults():
+    given = [cmp.Threshold.parse("cosine>=0.999"), cmp.Threshold.parse("maps:cosine>=0.9")]
+    assert {str(t) for t in cmp.thresholds_for("logits", given)} == {"cosine>=0.999", "top1>=1"}
+    assert {str(t) for t in cmp.thresholds_for("maps", given)} == {"cosine>=0.9", "top1>=1"}
+
+
+def test_output_metrics_on_known_numbers():
+    ref = [np.array([[1.0, 2.0, 4.0, 0.5]], np.float32), np.array([[3.0, 1.0, 0.0, 2.0]], np.float32)]
+    got = [np.array([[1.0, 2.5, 4.0, 0.5]], np.float32), np.array([[3.0, 1.0, 0.0, 2.0]], np.float32)]
+    m = cmp.output_metrics(ref, got, classifier=True)
+    assert m["max_abs"] == pytest.approx(0.5) and m["atol"] == m["max_abs"]
+    assert m["mean_abs"] == pytest.approx(0.5 / 8)
+    assert m["max_rel"] == pytest.approx(0.25) and m["rtol"] == m["max_rel"]
+    assert m["rmse"] == pytest.approx(np.sqrt(0.25 / 8))
+    assert m["cosine"] == pytest.approx(np.dot([1, 2, 4, .5], [1, 2.5, 4, .5]) / np.linalg.norm([1, 2, 4, .5])
+                                        / np.linalg.norm([1, 2.5, 4, .5]))
+    assert m["top1"] == 1.0 and m["top5"] == 1.0
+    swapped = [np.array([[4.0, 2.0, 1.0, 0.5]], np.float32), got[1]]
+    assert cmp.output_metrics(ref, swapped, classifier=True)["top1"] == 0.5
+    zero_ref = cmp.output_metrics([np.zeros(3, np.float32)], [np.ones(3, np.float32)], classifier=False)
+    assert zero_ref["rtol"] is None and zero_ref["top1"] is None  # no rtol passes; not a classifier
+
+
+def test_nonfinite_output_fails_whatever_the_thresholds():
+    m = cmp.output_metrics([np.ones(4, np.float32)], [np.array([1, np.inf, 1, 1], np.float32)], classifier=False)
+    assert m["nonfinite"] == 1 and m["cosine"] is None
+    assert not cmp.OutputReport("y", m, []).passed
+
+
+def test_random_samples_are_seeded_and_within_range():
+    from omdeploy.runtime.base import TensorInfo
+
+    infos = [TensorInfo("x", (1, "?"), np.dtype(np.float32)), TensorInfo("img", (1, 4, 4, 3), np.dtype(np.uint8))]
+    a = cmp.random_samples(infos, 2, 7, {"x": [1, 5]}, {"x": (-2.0, -1.0)})
+    b = cmp.random_samples(infos, 2, 7, {"x": [1, 5]}, {"x": (-2.0, -1.0)})
+    assert [n for n, _ in a] == ["random#0", "random#1"]
+    np.testing.assert_array_equal(a[1][1]["x"], b[1][1]["x"])
+    assert a[0][1]["x"].shape == (1, 5) and -2.0 <= a[0][1]["x"].min() and a[0][1]["x"].max() < -1.0
+    assert a[0][1]["img"].dtype == np.uint8
+    with pytest.raises(UserError, match="dynamic dims") as missing:
+        cmp.random_samples(infos, 1, 0, {}, {})
+    assert missing.value.hint == "--shape x:1,N"
+
+
+def test_npz_inputs_are_checked_against_input_names(tmp_path):
+    from omdeploy.runtime.base import TensorInfo
+
+    np.savez(tmp_path / "in.npz", y=np.zeros(3))
+    with pytest.raises(UserError, match="no array named 'x'"):
+        cmp.array_samples(tmp_path / "in.npz", [TensorInfo("x", (3,), np.dtype(np.float32))])
+
+
+def test_side_syntax():
+    assert cmp.split_side("deploy.yaml@sim") == ("deploy.yaml", "sim")
+    assert cmp.split_side("model.onnx") == ("model.onnx", "auto")
+    assert cmp.split_side("me@host/model.onnx") == ("me@host/model.onnx", "auto")
+    with pytest.raises(UserError, match="did you mean 'sim'"):
+        cmp.split_side("deploy.yaml@simm")
+
+
+# ---- the CLI on real models -------------------------------------------------------------------------
+
+@pytest.mark.needs_torch
+@pytest.mark.needs_assets
+def test_efficientnet_fp16_sim_matches_fp32_on_20_real_images(cli, efficientnet_onnx, assets, tmp_path):
+    ref = write_spec(tmp_path / "fp32.yaml", efficientnet_onnx)
+    target = write_spec(tmp_path / "device.yaml", efficientnet_onnx, precision_mode="force_fp16",
+                        inputs=[{"name": "input", "shape": [1, 3, 224, 224], "dtype": "float16"}])
+    args = ["compare", ref, "{}@sim".format(target)] + as_args(twenty_photos(assets)) + ["-t", "cosine>=0.999"]
+    result = cli(*args, "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert len(report["samples"]) == 20 and report["passed"]
+    logits = report["outputs"][0]["metrics"]
+    assert logits["cosine"] >= 0.999 and logits["top1"] == 1.0 and logits["nonfinite"] == 0
+    assert 0 < logits["max_abs"] < 0.5  # fp16 really changed the numbers, and not by much
+    assert report["target_info"]["precision_mode"] == "force_fp16"
+    table = cli(*args)
+    assert table.code == 0
+    assert "cosine (worst sample)" in table.out and "top-1 agreement" in table.out and "1.000" in table.out
+    assert "{:.6f}".format(logits["cosine"]) in table.out and "PASS" in table.out
+
+
+@pytest.mark.needs_torch
+@pytest.mark.needs_assets
+def test_aipp_that_swaps_r_and_b_is_caught_and_the_fix_passes(cli, efficientnet_onnx, assets, tmp_path):
+    ref = write_spec(tmp_path / "host.yaml", efficientnet_onnx)
+    (tmp_path / "swap.cfg").write_text(SWAP_RB_AIPP)
+    swapped = write_spec(tmp_path / "swapped.yaml", efficientnet_onnx, atc={"insert_op_conf": "swap.cfg"})
+    fixed = write_spec(tmp_path / "fixed.yaml", efficientnet_onnx, preprocess=dict(EFFNET_PRE, where="aipp"))
+    photos = as_args(sorted(assets("images").iterdir()))
+
+    bad = cli("compare", ref, "{}@sim".format(swapped), *photos, "--json")
+    assert bad.code == 1
+    report = json.loads(bad.out)
+    metrics = report["outputs"][0]["metrics"]
+    assert not report["passed"] and metrics["cosine"] < 0.9 and metrics["top1"] < 0.9
+    assert report["target_info"]["aipp_inputs"] == ["input"]
+    failed = {c["metric"] for c in report["outputs"][0]["checks"] if c["passed"] is False}
+    assert failed == {"cosine", "top1"}
+    human = cli("compare", ref, "{}@sim".format(swapped), *photos)
+    assert human.code == 1 and "cosine>=0.99 FAILED" in human.out and "FAIL" in human.out
+
+    good = cli("compare", ref, "{}@sim".format(fixed), *photos, "--json")
+    assert good.code == 0, good.out
+    metrics = json.loads(good.out)["outputs"][0]["metrics"]
+    assert metrics["cosine"] >= 0.999 and metrics["top1"] == 1.0
+
+
+@pytest.mark.needs_torch
+@pytest.mark.needs_assets
+def test_an_application_feeding_bgr_gets_an_aipp_that_swaps(cli, efficientnet_onnx, assets, tmp_path):
+    ref = write_spec(tmp_path / "host.yaml", efficientnet_onnx)
+    bgr = write_spec(tmp_path / "bgr.yaml", efficientnet_onnx,
+                     preprocess=dict(EFFNET_PRE, where="aipp", device_format="bgr"))
+    result = cli("compare", ref, "{}@sim".format(bgr), "-i", assets.image("coffee.png"), "--json")
+    assert result.code == 0, result.out
+    assert json.loads(result.out)["outputs"][0]["metrics"]["cosine"] >= 0.999
+
+
+def det_specs(tmp_path: Path, assets) -> tuple:
+    from omdeploy.spec import DeploySpec
+
+    common = {"model": str(assets.model("ppocrv4_det.onnx")), "inputs": [{"name": "x", "shape": [1, 3, -1, -1]}],
+              "preprocess": {"resize": "stretch", "mean": DET_MEAN, "std": DET_STD}, "task": "ocr-det"}
+    host = DeploySpec.from_dict(common).save(tmp_path / "det_host.yaml")
+    device = DeploySpec.from_dict(dict(common, dynamic={"mode": "image_size", "gears": [[640, 640], [960, 960]]})
+                                  ).save(tmp_path / "det_device.yaml")
+    return host, device
+
+
+@pytest.mark.needs_assets
+def test_ppocr_det_on_a_gear_matches_fp32_and_off_gear_is_refused(cli, assets, tmp_path):
+    host, device = det_specs(tmp_path, assets)
+    photos = ["-i", assets.image("page.png"), "-i", assets.image("text.png")]
+    args = ["compare", host, "{}@sim".format(device), *photos, "-t", "cosine>=0.999", "-t", "max_abs<=0.3"]
+    on_gear = cli(*args, "--shape", "x:1,3,640,640", "--json")
+    assert on_gear.code == 0, on_gear.err
+    metrics = json.loads(on_gear.out)["outputs"][0]["metrics"]
+    assert metrics["cosine"] >= 0.999 and 0 < metrics["atol"] <= 0.3
+    table = cli(*args, "--shape", "x:1,3,640,640")
+    assert "atol needed (rtol=0)" in table.out and "{:.3g}".format(metrics["atol"]) in table.out
+
+    off_gear = cli(*args, "--shape", "x:1,3,800,800")
+    assert off_gear.code == 2
+    assert "800x800 is not a compiled gear" in off_gear.err and "640x640, 960x960" in off_gear.err
+    assert "Traceback" not in off_gear.err
+
+
+@pytest.mark.needs_assets
+def test_golden_data_saved_in_one_process_gives_the_same_report_in_another(cli, assets, tmp_path):
+    host, device = det_specs(tmp_path, assets)
+    golden = tmp_path / "golden.npz"
+    common = ["--shape", "x:1,3,640,640", "--json"]
+    saved = cli("compare", host, "{}@sim".format(device), "-i", assets.image("page.png"), "--random", "0",
+                "--save", golden, *common)
+    assert saved.code == 0, saved.err
+    with np.load(golden) as data:
+        assert data["input/0/x"].dtype == np.uint8 and data["ref/0/sigmoid_0.tmp_0"].shape == (1, 1, 640, 640)
+    loaded = subprocess.run([sys.executable, "-m", "omdeploy.cli.main", "compare", "{}@sim".format(device),
+                             "--load", str(golden), *common], capture_output=True, text=True, check=False)
+    assert loaded.returncode == 0, loaded.stderr
+    first, second = json.loads(saved.out), json.loads(loaded.stdout)
+    assert first.pop("saved") == str(golden)
+    assert first == second
+
+
+def test_load_rejects_files_that_are_not_golden(cli, tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.zeros(2))
+    model = fp16_overflow_model(tmp_path / "m.onnx")
+    result = cli("compare", model, "--load", tmp_path / "other.npz")
+    assert result.code == 2 and "not golden data" in result.err
+
+
+def test_a_bare_model_on_sim_is_what_atc_makes_by_default(cli, tmp_path):
+    model = fp16_overflow_model(tmp_path / "rmsnorm.onnx")
+    result = cli("compare", model, "{}@sim".format(model), "--random", "1", "--json")
+    assert result.code == 1  # force_fp16, ATC's default, overflows this block
+    info = json.loads(result.out)["target_info"]
+    assert info["precision_mode"] == "force_fp16" and info["backend"] == "sim"
+
+
+def test_layers_find_the_first_layer_whose_float16_error_jumps(cli, tmp_path):
+    model = fp16_overflow_model(tmp_path / "rmsnorm.onnx")
+    (tmp_path / "device.yaml").write_text("model: rmsnorm.onnx\n")
+    result = cli("compare", model, "{}@sim".format(tmp_path / "device.yaml"), "--random", "2", "--layers", "--json")
+    assert result.code == 1
+    report = json.loads(result.out)
+    jump = report["layers"]["first_jump"]
+    assert (jump["tensor"], jump["op_type"], jump["node"]) == ("sq", "Mul", "square") and jump["nonfinite"] > 0
+    rows = {r["tensor"]: r for r in report["layers"]["rows"]}
+    assert rows["h"]["cosine"] > 0.9999  # the MatMul before it is fine in fp16
+    human = cli("compare", model, "{}@sim".format(tmp_path / "device.yaml"), "--random", "2", "--layers")
+    assert "first layer whose error jumps: sq (op Mul, node square)" in human.out
+
+
+@pytest.mark.needs_torch
+@pytest.mark.needs_assets
+def test_layers_of_a_healthy_network_report_no_jump(cli, efficientnet_onnx, assets, tmp_path):
+    ref = write_spec(tmp_path / "fp32.yaml", efficientnet_onnx)
+    result = cli("compare", ref, "{}@sim".format(ref), "-i", assets.image("coffee.png"), "--layers", "--json")
+    assert result.code == 0, result.out
+    layers = json.loads(result.out)["layers"]
+    assert layers["first_jump"] is None and layers["tensors"] > 50
+    assert min(r["cosine"] for r in layers["rows"]) < 1.0  # every layer really ran in fp16
+
+
+@pytest.mark.parametrize("args, message", [
+    (["only-one.onnx"], "expected REF and TARGET"),
+    (["a.onnx", "b.onnx", "--save", "g.npz", "--load", "g.npz"], "expected TARGET"),
+    (["a.onnx", "a.onnx@onnxruntime", "--inputs", "missing.png"], "does not exist"),
+    (["a.onnx", "a.onnx", "-t", "cosine=1"], "expected [OUTPUT:]METRIC"),
+])
+def test_cli_user_errors_are_one_line(cli, tmp_path, args, message):
+    fp16_overflow_model(tmp_path / "a.onnx")
+    args = [str(tmp_path / a) if a.endswith(".onnx") or a.endswith("@sim") else a for a in args]
+    result = cli("compare", *args)
+    assert result.code == 2, result
+    assert message in result.err and "Traceback" not in result.err
