@@ -128,3 +128,23 @@ def test_schema_lists_every_key():
     for key in ("soc_version", "layout", "gears", "letterbox", "precision_mode", "labels", "where"):
         assert key in lines
     assert "base_dir" not in lines
+
+
+@pytest.mark.needs_onnx
+def test_init_never_overwrites_the_model_or_writes_into_a_folder(cli, tmp_path):
+    from tests.runtime.tiny_models import scale_model
+
+    model = scale_model(tmp_path / "m.onnx")
+    before = model.read_bytes()
+    r = cli("spec", "--init", model, "-o", model)
+    assert r.code == 2 and "would overwrite the input" in r.err
+    assert model.read_bytes() == before
+    r = cli("spec", "--init", model, "-o", tmp_path)
+    assert r.code == 2 and "is a folder" in r.err and "internal error" not in r.err
+
+
+def test_validating_an_onnx_model_points_to_init(cli, tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"\x08\x07\x12\x00\xc0")
+    r = cli("spec", model)
+    assert r.code == 2 and "is an ONNX model; expected a spec" in r.err and "spec --init" in r.err

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 
@@ -64,3 +66,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def one_of(choices: Sequence[object]) -> str:
     return ", ".join(str(c) for c in choices)
+
+
+def check_output_file(path: os.PathLike, option: str, source: Optional[os.PathLike] = None) -> None:
+    """Refuse, before any work, an output file that is a folder or that would overwrite the source."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError("{} {} is a folder; expected a file name".format(option, path),
+                        hint="e.g. {} {}".format(option, path / "out"))
+    if source is not None and path.exists() and Path(source).exists() and path.samefile(source):
+        raise UserError("{} {} would overwrite the input {}".format(option, path, source),
+                        hint="write to a new file")

@@ -141,8 +141,8 @@ class PreprocessSpec:
         for key in ("mean", "std"):
             values = getattr(self, key)
             if len(values) not in (1, channels):
-                problems.append("{}: expected 1 or {} values for color {}, got {}".format(
-                    key, channels, self.color, len(values)))
+                problems.append("{}: expected {} for color {}, got {}".format(
+                    key, "1 value" if channels == 1 else "1 or {} values".format(channels), self.color, len(values)))
         if any(s == 0 for s in self.std):
             problems.append("std: a zero std divides by zero; use 1 for 'no scaling'")
         if self.device_size is not None and (len(self.device_size) != 2 or min(self.device_size) < 1):
@@ -223,7 +223,10 @@ class DeploySpec:
             return [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines()]
         except OSError as exc:
             raise UserError("labels file {} cannot be read: {}".format(path, exc.strerror),
-                            hint="labels: give a list of names or a text file with one name per line")
+                            hint="labels: give a list of names or a text file with one name per line") from None
+        except UnicodeDecodeError:
+            raise UserError("labels file {} is not UTF-8 text (binary data?)".format(path),
+                            hint="labels: give a list of names or a text file with one name per line") from None
 
     # ---- (de)serialisation -------------------------------------------------------------------------
     @classmethod

@@ -181,3 +181,10 @@ def test_per_output_types_and_options_that_clash():
     with pytest.raises(UserError, match="one --input_format for all inputs"):
         spec_to_options(spec(inputs=[{"name": "a", "shape": [1, 3, 8, 8]},
                                      {"name": "b", "shape": [1, 8, 8, 3], "layout": "NHWC"}]))
+
+
+def test_an_unbalanced_quote_is_a_user_error(cli):
+    with pytest.raises(UserError, match="cannot be split as a shell would: No closing quotation"):
+        parse_atc("atc --model='m.onnx --framework=5")
+    r = cli("convert", "--from-atc", "atc --model='m.onnx --framework=5", "--plan")
+    assert r.code == 2 and r.err.startswith("error: the atc command line") and "internal error" not in r.err

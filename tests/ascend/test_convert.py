@@ -328,3 +328,13 @@ def test_user_errors_exit_2(cli, tmp_path, squeezenet_spec):
     spec.model = str(tmp_path / "gone.onnx")
     with pytest.raises(UserError, match="does not exist"):
         convert(spec, tmp_path, plan=True)
+
+
+def test_outputs_that_are_the_wrong_kind_of_path_are_user_errors(cli, squeezenet_spec, tmp_path):
+    taken = tmp_path / "build"
+    taken.write_text("a file where the output folder goes\n")
+    r = cli("convert", squeezenet_spec, "--plan", "-o", taken)
+    assert r.code == 2 and "expected the folder for the outputs" in r.err and "internal error" not in r.err
+    r = cli("convert", squeezenet_spec, "--plan", "-o", tmp_path / "out", "--save-spec", tmp_path)
+    assert r.code == 2 and "--save-spec {} is a folder".format(tmp_path) in r.err
+    assert not (tmp_path / "out").exists()  # refused before anything was written

@@ -286,3 +286,20 @@ def test_cli_explain_bad_inputs(cli, tmp_path):
         assert result.code == 0 and json.loads(result.out)["diagnoses"] == []
     missing = cli("explain", tmp_path / "nope.log")
     assert missing.code == 2 and "no such file" in missing.err and "Traceback" not in missing.err
+
+
+def test_a_root_that_is_not_a_folder_is_a_user_error(cli, tmp_path):
+    r = cli("doctor", "--root", tmp_path / "no-such-root", "--json")
+    assert r.code == 2 and r.out == "" and "--root {} does not exist".format(tmp_path / "no-such-root") in r.err
+    afile = tmp_path / "set_env.sh"
+    afile.write_text("# not a folder\n")
+    r = cli("doctor", "--root", afile)
+    assert r.code == 2 and "is not a folder" in r.err
+
+
+def test_save_never_overwrites_the_snapshot_it_compares_with(cli, tmp_path):
+    snap = tmp_path / "train.json"
+    cli("doctor", "--root", tmp_path, "--save", snap)
+    before = snap.read_text()
+    r = cli("doctor", "--root", tmp_path, "--against", snap, "--save", snap)
+    assert r.code == 2 and "would overwrite the input" in r.err and snap.read_text() == before

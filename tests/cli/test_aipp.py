@@ -49,3 +49,39 @@ def test_emulate_an_image_file(cli, assets, tmp_path):
     assert channels[0]["mean"] == float(tensor[0].astype(np.float32).mean())
     assert cli("aipp", "emulate", path, assets.image("coffee.png")).code == 2  # 400x600 is not 300x451
     assert cli("aipp", "emulate", path, assets.image("coffee.png"), "--resize").code == 0
+
+
+def test_make_refuses_bad_normalisation_and_matrix_in_one_line(cli, tmp_path):
+    for args, fragment in ((("--mean", "1,2"), "mean: expected 1 or 3 values"),
+                           (("--std", "0"), "std: expected values > 0"),
+                           (("--std", "-1"), "std: expected values > 0"),
+                           (("--model-color", "gray", "--mean", "1,2,3"), "mean: expected 1 value"),
+                           (("--feed", "nv12", "--yuv-matrix", "bt709"), "did you mean 'bt709_")):
+        r = cli("aipp", "make", "--model-size", "64x64", *args)
+        assert r.code == 2 and r.err.startswith("error: ") and fragment in r.err, (args, r.err)
+    r = cli("aipp", "make", "--model-size", "64x64", "-o", tmp_path)
+    assert r.code == 2 and "is a folder" in r.err
+
+
+def test_check_and_emulate_refuse_binary_files(cli, tmp_path):
+    binary = tmp_path / "aipp.cfg"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    for args in (("check", binary), ("emulate", binary, binary)):
+        r = cli("aipp", *args)
+        assert r.code == 2 and "is not an AIPP config" in r.err and "internal error" not in r.err, r.err
+    r = cli("aipp", "check", tmp_path)
+    assert r.code == 2 and "is not a file" in r.err
+
+
+def test_make_from_a_spec_needs_an_aipp_spec_and_no_competing_options(cli, tmp_path):
+    host = tmp_path / "host.yaml"
+    host.write_text("model: m.onnx\ninputs: [{name: x, shape: [1, 3, 64, 64]}]\n")
+    r = cli("aipp", "make", "--spec", host)
+    assert r.code == 2 and "runs on the host" in r.err and "no input has a 4-D shape" not in r.err
+    aipp = tmp_path / "aipp.yaml"
+    aipp.write_text("model: m.onnx\ninputs: [{name: x, shape: [1, 3, 64, 64]}]\npreprocess: {where: aipp}\n")
+    assert cli("aipp", "make", "--spec", aipp).code == 0
+    r = cli("aipp", "make", "--spec", aipp, "--model-size", "32x32")
+    assert r.code == 2 and r.err.startswith("error: --spec and --model-size")
+    r = cli("aipp", "make", "--spec", aipp, "-o", aipp)
+    assert r.code == 2 and "would overwrite the input" in r.err and "where: aipp" in aipp.read_text()

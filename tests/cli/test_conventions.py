@@ -89,3 +89,37 @@ def test_console_script_runs_in_a_subprocess(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith("error: ")
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [("inspect", "--bogus"), ("inspect",), ("nosuchverb",),
+                                  ("bench", "m.onnx", "--batch", "0"), ("explain", "-5")])
+def test_usage_errors_are_one_error_line_and_a_hint(cli, args):
+    r = cli(*args)
+    lines = r.err.strip().splitlines()
+    assert r.code == 2 and r.out == ""
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), r.err
+
+
+def test_an_unwritable_output_is_a_user_error_not_an_internal_one(cli, tmp_path):
+    taken = tmp_path / "report"
+    taken.write_text("a file where demo wants its folder\n")
+    r = cli("demo", "-o", taken, "--assets", tmp_path / "no-assets")
+    assert r.code == 2, r.err
+    assert r.err.startswith("error: cannot use {}".format(taken)) and "internal error" not in r.err
+
+
+def test_an_eoferror_is_not_taken_for_ctrl_d(cli, monkeypatch):
+    import omdeploy.cli.explain as explain
+
+    def fail(number):
+        raise EOFError("Ran out of input")  # e.g. a file read short; click turns it into a silent Abort
+
+    monkeypatch.setattr(explain, "describe_code", fail)
+    r = cli("explain", "507011")
+    assert r.code == 1 and "internal error: EOFError: Ran out of input" in r.err, r
+
+
+@pytest.mark.parametrize("args", [(), ("aipp",)])
+def test_no_arguments_still_shows_the_help(cli, args):
+    r = cli(*args)
+    assert r.code == 2 and (r.out + r.err).startswith("Usage: omdeploy") and "Commands:" in r.out + r.err

@@ -283,3 +283,20 @@ def test_check_cli_user_errors_exit_2(assets, cli):
     assert r.code == 2 and "did you mean 'Ascend310P" in r.err
     r = cli("check", assets.model("light_resnet50.onnx"), "--cann", "4.0")
     assert r.code == 2 and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("inputs, fragment", [
+    ("[{name: nosuch, shape: [1, 3, 8, 8]}]", "spec input 'nosuch' is not an input of m.onnx; its inputs are: x"),
+    ("[{name: x, shape: [1, 3, 8]}]", "spec input 'x' has 3 dims [1, 3, 8], the model's has 4 [1, 3, 8, 8]"),
+])
+def test_a_spec_that_disagrees_with_its_model_is_refused_by_check_and_convert(cli, tmp_path, inputs, fragment):
+    from tests.runtime.tiny_models import scale_model
+
+    scale_model(tmp_path / "m.onnx")
+    spec = tmp_path / "deploy.yaml"
+    spec.write_text("model: m.onnx\ninputs: {}\n".format(inputs))
+    for args in (("check", spec), ("check", tmp_path / "m.onnx", "--spec", spec),
+                 ("convert", spec, "--plan", "-o", tmp_path / "build")):
+        r = cli(*args)
+        assert r.code == 2 and r.err.startswith("error: " + fragment), (args, r.err)
+    assert not (tmp_path / "build").exists()

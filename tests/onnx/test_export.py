@@ -181,3 +181,67 @@ def test_dynamic_axes_only_when_asked_and_check_suggests_batch_gears(tmp_path, c
     report = json.loads(cli("check", tmp_path / "dyn.onnx", "--json").out)
     (finding,) = [f for f in report["findings"] if f["rule"] == "dynamic-dims"]
     assert finding["details"]["suggested"]["mode"] == "batch"
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (("--dynamic", "nosuch:0"), "no input or output named 'nosuch'"),
+    (("--dynamic", "input:9"), "axis 9 is outside the axes 0-3"),
+    (("--dynamic", "input:-1"), "axis -1 is outside"),  # torch aborts the process on this one
+    (("--input-shape", "1,3,32"), "cannot run on the example input(s) [1,3,32]"),
+    (("--input-shape", "1,3,32,32", "--input-shape", "1,3,32,32"), "cannot run on the example input(s)"),
+    (("--atol", "-1"), "--atol: expected a tolerance >= 0"),
+    (("--input-name", "a", "--output-name", "a"), "input and output names must all differ, got 'a'"),
+    (("--input-name", ""), "input names: expected non-empty names"),
+])
+def test_bad_export_options_are_user_errors(cli, tmp_path, extra, fragment):
+    args = ("export", "tests.onnx.test_export:small_net", "-o", tmp_path / "x.onnx") + extra
+    if "--input-shape" not in extra:
+        args += ("--input-shape", "1,3,32,32")
+    r = cli(*args)
+    assert r.code == 2 and fragment in r.err and "internal error" not in r.err, r.err
+    assert len(r.err.strip().splitlines()) <= 2 and "\x1b[" not in r.err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_export_never_overwrites_its_source_or_writes_into_a_folder(cli, tmp_path):
+    import torch
+
+    source = tmp_path / "net.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch >= 2.9 deprecates TorchScript
+        torch.jit.save(torch.jit.trace(small_net(), torch.zeros(1, 3, 32, 32)), str(source))
+    before = source.read_bytes()
+    r = cli("export", source, "-o", source, "--input-shape", "1,3,32,32")
+    assert r.code == 2 and "would overwrite the input" in r.err
+    assert source.read_bytes() == before
+    r = cli("export", source, "-o", tmp_path, "--input-shape", "1,3,32,32")
+    assert r.code == 2 and "is a folder" in r.err
+    r = cli("export", source, "-o", tmp_path / "y.onnx", "--input-shape", "1,32,32")  # the reason, not the preamble
+    assert r.code == 2 and "3-dimensional input" in r.err and "TorchScript interpreter" not in r.err, r.err
+
+
+def grid_net():
+    import torch
+
+    class Grid(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.grid_sample(x, torch.zeros(1, 4, 4, 2), align_corners=False)
+
+    return Grid().eval()
+
+
+def test_a_failed_export_keeps_stdout_clean_for_json(tmp_path, capfd):
+    from omdeploy.cli.main import main
+
+    code = main(["export", "tests.onnx.test_export:grid_net", "-o", str(tmp_path / "g.onnx"), "--input-shape",
+                 "1,3,8,8", "--opset", "11", "--json"])
+    out, err = capfd.readouterr()
+    assert code == 1 and "aten::grid_sampler" in err
+    assert out == ""  # torch's C++ exporter prints the IR graph of the failure to file descriptor 1
+
+
+def test_gray_images_get_one_channel_default_statistics(cli, tmp_path, assets):
+    r = cli("export", "tests.onnx.test_export:small_net", "-o", tmp_path / "x.onnx", "--input-shape", "1,3,32,32",
+            "--image", assets.image("camera.png"), "--color", "gray", "--json")
+    assert r.code == 0, r.err
+    assert [c["case"] for c in json.loads(r.out)["verification"]["cases"]][-1] == "image camera.png"

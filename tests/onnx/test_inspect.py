@@ -50,3 +50,25 @@ def test_non_onnx_files_get_one_line_errors(tmp_path, assets):
         summarize(junk)
     with pytest.raises(UserError, match="does not exist"):
         summarize(tmp_path / "none.onnx")
+
+
+def test_empty_and_graphless_files_are_not_models(tmp_path, cli):
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(UserError, match="is empty"):
+        summarize(empty)
+    parses = tmp_path / "text.onnx"
+    parses.write_bytes(b"\x08\x07")  # a valid protobuf message (ir_version=7) with no graph
+    with pytest.raises(UserError, match="not an ONNX model"):
+        summarize(parses)
+    for verb in (("inspect",), ("check",), ("spec", "--init")):
+        r = cli(*verb, empty)
+        assert r.code == 2 and r.err.startswith("error: {} is empty".format(empty)), (verb, r.err)
+
+
+def test_a_text_file_named_om_is_not_called_an_offline_model(tmp_path, cli):
+    fake = tmp_path / "model.om"
+    fake.write_text("hello, not a model\n")
+    r = cli("inspect", fake)
+    assert r.code == 2 and "is named .om, not ONNX, and has no Ascend offline-model header" in r.err
+    assert "is an Ascend offline model" not in r.err

@@ -157,3 +157,25 @@ def test_old_ir_model_up_converts_and_stays_valid(assets, tmp_path):
     result = sanitize(source, tmp_path / "sq11.onnx", opset=11, random_cases=1)
     assert (result.opset_before, result.opset_after) == (9, 11) and result.verification.passed
     onnx.checker.check_model(result.path)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (("--opset", "-3"), "--opset: expected an ai.onnx opset 1-"),
+    (("--opset", "99"), "--opset: expected an ai.onnx opset 1-"),
+    (("--atol", "-1"), "--atol: expected a tolerance >= 0"),
+    (("--input-shape", "x:1,3,48,192", "--input-shape", "x:1,3,48,96"), "input shape for 'x' given twice"),
+])
+def test_bad_sanitize_options_are_refused_before_any_work(assets, cli, tmp_path, extra, fragment):
+    r = cli("sanitize", assets.model("ppocr_mobile_v2_cls.onnx"), "-o", tmp_path / "x.onnx", *extra)
+    assert r.code == 2 and r.err.startswith("error: " + fragment), r.err
+    r = cli("sanitize", assets.model("ppocr_mobile_v2_cls.onnx"), "-o", tmp_path)
+    assert r.code == 2 and "is a folder" in r.err and "internal error" not in r.err
+
+
+def test_an_unreadable_image_is_refused_before_the_model_is_written(assets, cli, tmp_path):
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(assets.image("rocket.jpg").read_bytes()[:1000])  # a copy cut short
+    out = tmp_path / "x.onnx"
+    r = cli("sanitize", assets.model("ppocr_mobile_v2_cls.onnx"), "-o", out, "--image", cut)
+    assert r.code == 2 and "cut.jpg is not a readable image" in r.err
+    assert not out.exists()

@@ -302,3 +302,12 @@ def test_unknown_soc_memory_is_reported_not_compared(assets):
 def test_sim_is_not_chosen_automatically(overflow_onnx):
     with Session(overflow_onnx) as s:
         assert s.backend_name == "onnxruntime"
+
+
+@pytest.mark.needs_assets
+def test_an_ir3_model_whose_initializers_are_graph_inputs_takes_only_its_real_input(assets):
+    model = assets.model("light_squeezenet.onnx")  # IR 3: every weight is also listed as a graph input
+    with Session(model, backend="sim") as s:
+        assert [i.name for i in s.inputs] == ["data_0"]
+        out = s.run({"data_0": np.zeros((1, 3, 224, 224), np.float32)})
+    assert list(out) == ["softmaxout_1"]

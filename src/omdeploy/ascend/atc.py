@@ -404,7 +404,11 @@ def build_argv(spec: DeploySpec, output: Optional[str] = None, aipp_file: Option
 
 def parse_atc(command: Union[str, Sequence[str]]) -> Options:
     """Options of an `atc ...` command line (a string as a shell would split it, or an argv list)."""
-    words = shlex.split(command.replace("\\\n", " ")) if isinstance(command, str) else list(command)
+    try:
+        words = shlex.split(command.replace("\\\n", " ")) if isinstance(command, str) else list(command)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise UserError("the atc command line cannot be split as a shell would: {}".format(exc),
+                        hint="close every quote; copy the command as it runs in the shell") from None
     if words and not words[0].startswith("-"):
         if PurePath(words[0]).name not in ("atc", "atc.bin"):
             raise UserError("expected an atc command line, got {!r}".format(words[0]),

@@ -18,6 +18,12 @@ EXIT_USER_ERROR = 2
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+def live_display() -> bool:
+    """Progress bars and spinners only on a terminal: on a pipe or a file rich leaves a blank line behind
+    them, ahead of the one-line `error: ...` of a failure."""
+    return err_console.is_terminal
+
+
 JsonOption = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
 
 

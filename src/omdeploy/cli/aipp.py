@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import typer
 
-from ..errors import UserError
+from ..errors import UserError, check_output_file
 from ._output import JsonOption, emit, table
 
 
@@ -25,6 +25,20 @@ def _floats(text: Optional[str], option: str) -> List[float]:
         return [float(v) for v in text.split(",")] if text else []
     except ValueError:
         raise UserError("{}: expected numbers separated by commas, got {!r}".format(option, text)) from None
+
+
+def _read_config(path: Path) -> List[Any]:
+    """The aipp_op blocks of a config file; a missing, binary or non-text file is a one-line error."""
+    from ..ascend.aipp import parse_aipp
+
+    if not path.is_file():
+        raise UserError("{} does not exist".format(path) if not path.exists() else "{} is not a file".format(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError("{} is not an AIPP config: expected text with aipp_op {{ ... }} blocks, got binary "
+                        "data".format(path)) from None
+    return parse_aipp(text, str(path))
 
 
 def _summary(config: Any, model_hw: Optional[Tuple[int, int]]) -> Dict[str, Any]:
@@ -101,7 +115,14 @@ def register(app: typer.Typer) -> None:
         from ..ascend.aipp import aipp_for, aipp_text_for_spec, parse_aipp, write_aipp
         from ..spec import DeploySpec
 
+        if output is not None:
+            check_output_file(output, "-o", spec)
         if spec is not None:
+            given = [name for name, value in (("--model-size", model_size), ("--feed-size", device_size),
+                                              ("--mean", mean), ("--std", std)) if value is not None]
+            if given:
+                raise UserError("--spec and {}: expected one of them (the spec says all of it)".format(given[0]),
+                                hint="drop {} or edit the spec's preprocess".format(given[0]))
             text = aipp_text_for_spec(DeploySpec.load(spec))
         else:
             hw = _size(model_size, "--model-size")
@@ -131,12 +152,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Parse and check an AIPP config against ATC's field ranges and rules; exit 1 when one is broken."""
-        from ..ascend.aipp import parse_aipp
-
-        if not path.is_file():
-            raise UserError("{} does not exist".format(path))
         hw = _size(model_size, "--model-size")
-        blocks = [_summary(c, hw) for c in parse_aipp(path.read_text(encoding="utf-8"), str(path))]
+        blocks = [_summary(c, hw) for c in _read_config(path)]
         emit({"file": str(path), "blocks": blocks, "ok": not any(b["problems"] for b in blocks)}, as_json,
              lambda c: _render_blocks(blocks, c))
         if any(b["problems"] for b in blocks):
@@ -156,9 +173,9 @@ def register(app: typer.Typer) -> None:
         """Show what AIPP hands the model for an image: float16 NCHW after swap, crop, CSC, normalise, pad."""
         import numpy as np
 
-        from ..ascend.aipp import emulate, parse_aipp
+        from ..ascend.aipp import emulate
 
-        configs = {c.related_input_rank: c for c in parse_aipp(path.read_text(encoding="utf-8"), str(path))}
+        configs = {c.related_input_rank: c for c in _read_config(path)}
         if rank not in configs:
             raise UserError("{} has no aipp_op for input {}; it has {}".format(path, rank, sorted(configs)))
         config = configs[rank]

@@ -7,7 +7,8 @@ from typing import Any, List, Optional
 
 import typer
 
-from ..errors import UserError, did_you_mean, one_of
+from ..errors import UserError, check_output_file, did_you_mean, one_of
+from ..spec import DeploySpec
 from ._output import JsonOption, dumps, emit, table
 from .compare import _parse_named, _progress
 
@@ -76,6 +77,22 @@ def register(app: typer.Typer) -> None:
 
         if iterations is not None and duration is not None:
             raise UserError("give --iterations or --duration, not both")
+        if not model.is_file():
+            raise UserError("{} does not exist".format(model) if not model.exists() else
+                            "{} is not a file".format(model), hint="give a model (.onnx, .om, .xml) or a spec (.yaml)")
+        from ..runtime.session import AUTO_BACKENDS, SPEC_SUFFIXES
+
+        if model.suffix.lower() not in tuple(AUTO_BACKENDS) + SPEC_SUFFIXES:
+            raise UserError("{}: expected a model ({}) or a spec ({}), got a '{}' file".format(
+                model, ", ".join(sorted(AUTO_BACKENDS)), ", ".join(SPEC_SUFFIXES), model.suffix or "(no suffix)"))
+        if model.suffix.lower() in SPEC_SUFFIXES:  # a broken spec is the user's to fix, for every backend alike
+            model_spec = DeploySpec.load(model)
+            if not model_spec.model_path.exists():
+                raise UserError("model {} does not exist".format(model_spec.model_path),
+                                hint="the spec's model is relative to the spec file")
+        side_spec = DeploySpec.load(spec) if spec is not None else None
+        if report is not None:
+            check_output_file(report, "--report", model)
         names = _backends(backend)
         shape_map = {k: [int(v) for v in vals] for k, vals in _parse_named(shapes, "--shape", "1,3,640,640").items()}
         bar, tracker = _progress(not as_json)
@@ -83,7 +100,8 @@ def register(app: typer.Typer) -> None:
             if bar is not None:
                 stack.enter_context(bar)
             results = bench_many(model, names, progress_for=tracker, batch=batch, warmup=warmup,
-                                 iterations=iterations, duration=duration, spec=spec, shapes=shape_map,
+                                 iterations=iterations, duration=duration,
+                                 spec=side_spec, shapes=shape_map,
                                  options={"threads": threads} if threads else None)
         data = {"model": str(model), "batch": batch, "warmup": warmup, "results": [r.to_dict() for r in results]}
         if report is not None:

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import typer
 
 from ..errors import UserError
-from ._output import JsonOption, emit, err_console, human_bytes, table
+from ._output import JsonOption, emit, err_console, human_bytes, live_display, table
 
 _FMT = {"cosine": "{:.6f}", "top1": "{:.3f}", "top5": "{:.3f}"}
 
@@ -23,6 +23,10 @@ def _parse_named(values: List[str], what: str, example: str) -> Dict[str, List[f
             numbers = []
         if not numbers:
             raise UserError("{} {!r}: expected NAME:{}".format(what, text, example))
+        if name in parsed and parsed[name] != numbers:
+            raise UserError("{} {}: given twice ({} and {})".format(what, name, ",".join(
+                "{:g}".format(v) for v in parsed[name]), ",".join("{:g}".format(v) for v in numbers)),
+                hint="give each input once")
         parsed[name] = numbers
     return parsed
 
@@ -87,7 +91,7 @@ def _progress(enabled: bool):
     """A rich progress bar on stderr, or nothing."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    if not enabled:
+    if not enabled or not live_display():
         return None, lambda label: (lambda done, total: None)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console,
                    transient=True)
@@ -137,12 +141,28 @@ def register(app: typer.Typer) -> None:
         if load and save:
             raise UserError("--save and --load together: expected one of them",
                             hint="--save on the training box, --load on the edge box")
+        if inputs and random:
+            raise UserError("--inputs and --random: expected one of them", hint="random data is made only without "
+                                                                              "--inputs")
+        if load:
+            given = [name for name, value in (("--inputs", inputs), ("--random", random), ("--range", ranges))
+                     if value]
+            if given:
+                raise UserError("--load and {}: the golden data brings its own inputs".format(given[0]),
+                                hint="drop {}".format(given[0]))
+        if not -1.0 <= layer_cosine <= 1.0:
+            raise UserError("--layer-cosine: expected a cosine between -1 and 1, got {:g}".format(layer_cosine))
+        for option, value in (("--random", random), ("--seed", seed)):
+            if value < 0:
+                raise UserError("{}: expected a number >= 0, got {}".format(option, value))
         parsed = [cmp.Threshold.parse(t) for t in thresholds]
         shape_map = {k: [int(v) for v in vals] for k, vals in _parse_named(shapes, "--shape", "1,3,640,640").items()}
         range_map: Dict[str, Tuple[float, float]] = {}
         for k, vals in _parse_named(ranges, "--range", "LOW,HIGH").items():
             if len(vals) != 2:
                 raise UserError("--range {}: expected LOW,HIGH, got {} values".format(k, len(vals)))
+            if not vals[0] <= vals[1]:
+                raise UserError("--range {}: expected LOW <= HIGH, got {:g},{:g}".format(k, vals[0], vals[1]))
             range_map[k] = (vals[0], vals[1])
         spec = DeploySpec.load(spec_path) if spec_path else None
         bar, tracker = _progress(not as_json)

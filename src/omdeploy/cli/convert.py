@@ -6,10 +6,10 @@ from typing import Any, Dict, Optional
 
 import typer
 
-from ..errors import UserError
+from ..errors import UserError, check_output_file
 from ..log import logger
 from ..spec import DeploySpec
-from ._output import JsonOption, emit, err_console, table
+from ._output import JsonOption, emit, err_console, live_display, table
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -113,10 +113,15 @@ def register(app: typer.Typer) -> None:
         """Convert with ATC (or only plan it): the .om, its sidecar <model>.om.json, the script and AIPP file."""
         from ..ascend.convert import convert
 
+        if out is not None and out.exists() and not out.is_dir():
+            raise UserError("-o {} is a file; expected the folder for the outputs".format(out),
+                            hint="-o build/ (created when missing)")
+        if save_spec is not None:
+            check_output_file(save_spec, "--save-spec")
         spec = apply_overrides(load_source(source, from_atc), soc, cann, fp16_input, output_type)
         if save_spec is not None:
             spec.save(save_spec)
-        if plan or as_json:
+        if plan or as_json or not live_display():
             result = convert(spec, out, plan=plan)
         else:
             with err_console.status("running atc for {} (this takes minutes)".format(spec.model)):

@@ -8,7 +8,7 @@ import typer
 
 from ..ascend.cann import SEVERITIES, Finding
 from ..ascend.doctor import DoctorReport, compare_snapshot, load_snapshot, run_doctor
-from ..errors import UserError
+from ..errors import UserError, check_output_file
 from ._output import JsonOption, emit, table
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -77,6 +77,13 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Check CANN versions, set_env.sh, ATC's Python, pyACL, torch_npu and the NPUs; exit 1 on errors."""
+        for path in root or []:
+            if not path.is_dir():
+                raise UserError("--root {} {}; expected the folder CANN is installed in".format(
+                    path, "does not exist" if not path.exists() else "is not a folder"),
+                    hint="e.g. --root /usr/local/Ascend (the folder that holds ascend-toolkit/ or cann/)")
+        if save is not None:
+            check_output_file(save, "--save", against)
         other = load_snapshot(against) if against is not None else None
         report = run_doctor(roots=list(root) if root else None, npu_smi_text=_read_npu_smi(npu_smi))
         if other is not None:

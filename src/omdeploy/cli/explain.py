@@ -10,7 +10,7 @@ import typer
 from ..ascend.knowledge import (AclCode, Diagnosis, LogText, code_class, describe_code, diagnose_logs,
                                 patterns_for_code, read_logs)
 from ..errors import UserError
-from ._output import JsonOption, emit, err_console
+from ._output import JsonOption, emit, err_console, live_display
 
 _NUMBER = re.compile(r"^\d{1,9}$")
 _LOG_CODE = re.compile(r"^(E[A-Z]?\d{4,5}|W\d{5})$", re.I)
@@ -79,7 +79,7 @@ def _explain_log_code(code: str, as_json: bool) -> None:
 
 
 def _diagnose(logs: List[LogText], show_progress: bool) -> List[Diagnosis]:
-    if not show_progress:
+    if not show_progress or not live_display():
         return diagnose_logs(logs)
     from rich.progress import Progress
 

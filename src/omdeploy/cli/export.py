@@ -8,8 +8,8 @@ from typing import Callable, Dict, Iterator, List, Optional
 import typer
 from rich.markup import escape
 
-from ..errors import UserError
-from ._output import JsonOption, emit, err_console, table
+from ..errors import UserError, check_output_file
+from ._output import JsonOption, emit, err_console, live_display, table
 
 ImageOption = typer.Option(None, "--image", help="Also verify on this real image (repeatable); fed to the first "
                                                  "input, resized and normalised by --mean/--std/--color/--resize.")
@@ -38,8 +38,10 @@ def image_preprocess(mean: Optional[str], std: Optional[str], color: str, resize
     from ..onnx.verify import IMAGENET
     from ..spec import PreprocessSpec
 
-    data = {"color": color, "resize": resize, "mean": _floats(mean, "--mean") or IMAGENET.mean,
-            "std": _floats(std, "--std") or IMAGENET.std}
+    gray = color == "gray"  # one channel: the ImageNet statistics averaged
+    data = {"color": color, "resize": resize,
+            "mean": _floats(mean, "--mean") or ([sum(IMAGENET.mean) / 3] if gray else IMAGENET.mean),
+            "std": _floats(std, "--std") or ([sum(IMAGENET.std) / 3] if gray else IMAGENET.std)}
     return from_dict(PreprocessSpec, data, "image options (--mean/--std/--color/--resize)")
 
 
@@ -49,7 +51,7 @@ def step_progress(total: int, quiet: bool) -> Iterator[Callable[[str], None]]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), console=err_console,
-                  transient=True, disable=quiet) as progress:
+                  transient=True, disable=quiet or not live_display()) as progress:
         task = progress.add_task("starting", total=total)
         started = [False]
 
@@ -141,6 +143,7 @@ def register(app: typer.Typer) -> None:
         from ..onnx.export import export
 
         torch = require("torch", "exporting PyTorch models")
+        check_output_file(out, "-o", Path(source) if Path(source).is_file() else None)
         pre = image_preprocess(mean, std, color, resize)
         with step_progress(3, as_json) as step:
             step("load {}".format(source))

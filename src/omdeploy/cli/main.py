@@ -68,6 +68,8 @@ def build_app():
 def _report(exc: BaseException) -> int:
     from ..errors import OmdeployError
 
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return _report_os_error(exc)
     console = _err_console()
     if _debug:
         console.print_exception()
@@ -80,6 +82,32 @@ def _report(exc: BaseException) -> int:
     if not _debug:
         console.print("run again with --debug for the traceback, and please report it", style="dim")
     return 1
+
+
+def _usage_error(exc: BaseException) -> int:
+    """click's usage errors (unknown option, bad value, missing argument) in the one-line contract."""
+    if "NoArgsIsHelpError" in {c.__name__ for c in type(exc).__mro__}:  # `omdeploy` alone: the help
+        exc.show()  # type: ignore[attr-defined]
+        return 2
+    console = _err_console()
+    message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    console.print("error: {}".format(message), markup=False, highlight=False)
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        console.print("hint: {} -h shows the options".format(ctx.command_path), markup=False, highlight=False,
+                      style="dim")
+    return 2
+
+
+def _report_os_error(exc: OSError) -> int:
+    """A file the user named cannot be read or written (a directory, no permission, no space): exit 2."""
+    console = _err_console()
+    if _debug:
+        console.print_exception()
+    console.print("error: cannot use {}: {}".format(exc.filename, exc.strerror or exc), markup=False, highlight=False)
+    console.print("hint: check the path (a file, not a folder), its permissions and the free space", markup=False,
+                  highlight=False, style="dim")
+    return 2
 
 
 def _click_kind(exc: BaseException) -> str:
@@ -116,10 +144,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         if kind == "exit":
             return exc.exit_code  # type: ignore[attr-defined]
         if kind == "abort":
+            # click turns KeyboardInterrupt and any EOFError into Abort; an EOFError is a file read short
+            cause = exc.__cause__
+            if cause is not None and not isinstance(cause, KeyboardInterrupt):
+                return _report(cause)
+            _err_console().print("interrupted")
             return 130
         if kind == "usage":
-            exc.show()  # type: ignore[attr-defined]
-            return 2
+            return _usage_error(exc)
         return _report(exc)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from ..errors import UserError, did_you_mean, one_of
 from ..spec import DeploySpec
-from ._output import JsonOption, emit, err_console, table
+from ._output import JsonOption, emit, err_console, live_display, table
 
 TASKS = ("classify", "detect", "segment", "ocr")
 _SPEC_TASKS = {"classify": "classify", "detect": "detect", "segment": "segment", "ocr-det": "ocr"}
@@ -79,16 +79,16 @@ def register(app: typer.Typer) -> None:
         preset: Optional[str] = typer.Option(None, "--preset", help="Preprocessing of a bare model: imagenet, "
                                              "efficientnet-lite, orientation, yolo, yolox (a spec's own wins)."),
         labels: Optional[Path] = typer.Option(None, "--labels", help="Class names, one per line."),
-        top_k: int = typer.Option(5, "--top-k", help="classify: how many classes to report."),
+        top_k: int = typer.Option(5, "--top-k", min=1, help="classify: how many classes to report."),
         head: str = typer.Option("yolov8", "--head", help="detect: yolov8, yolov5 or yolox."),
-        conf: float = typer.Option(0.25, "--conf", help="detect/segment: confidence threshold."),
-        iou: float = typer.Option(0.45, "--iou", help="detect/segment: NMS IoU threshold."),
+        conf: float = typer.Option(0.25, "--conf", min=0.0, max=1.0, help="detect/segment: confidence threshold."),
+        iou: float = typer.Option(0.45, "--iou", min=0.0, max=1.0, help="detect/segment: NMS IoU threshold."),
         rec: Optional[Path] = typer.Option(None, "--rec", help="ocr: the recognition model."),
         cls: Optional[Path] = typer.Option(None, "--cls", help="ocr: the optional angle classifier."),
         stride: int = typer.Option(1, "--stride", help="Videos: run every N-th frame."),
-        workers: int = typer.Option(2, "--workers", help="Decode/preprocess threads."),
-        queue: int = typer.Option(32, "--queue", help="Inputs prepared ahead of inference at most (memory)."),
-        threads: Optional[int] = typer.Option(None, "--threads", help="Runtime intra-op threads (default: all "
+        workers: int = typer.Option(2, "--workers", min=1, help="Decode/preprocess threads."),
+        queue: int = typer.Option(32, "--queue", min=1, help="Inputs prepared ahead of inference at most (memory)."),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Runtime intra-op threads (default: all "
                                                                       "cores but one, left to the decoders)."),
         backend: str = typer.Option("auto", "--backend", help="Runtime backend: auto, or onnxruntime, openvino, "
                                                               "sim, acl, ..."),
@@ -98,7 +98,14 @@ def register(app: typer.Typer) -> None:
         from ..tools.annotate import writer
         from ..tools.runner import inference_threads, plan_inputs, run_batch
 
+        if out.exists() and not out.is_dir():
+            raise UserError("-o {} is a file; expected the folder for results.jsonl".format(out),
+                            hint="-o results/ (created when missing)")
         name = _task_name(model, task)
+        if name != "ocr" and (rec is not None or cls is not None):
+            raise UserError("{} goes with --task ocr, not --task {}".format("--rec" if rec is not None else "--cls",
+                                                                           name),
+                            hint="drop it, or run --task ocr with the detector as the model")
         files, total = plan_inputs(inputs, stride)
         options = dict(top_k=top_k, head=head, conf=conf, iou=iou, rec=rec, cls=cls, preset=preset, labels=labels,
                        backend=backend, threads=threads or inference_threads(workers))
@@ -129,7 +136,7 @@ def _with_progress(task, inputs, results, resume, stride, workers, queue, files,
     from ..tools.runner import run_batch
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as progress:
+    with Progress(*columns, console=err_console, transient=True, disable=not live_display()) as progress:
         bar = progress.add_task(task.name, total=total)
 
         def on_record(record: Dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import UserError
+from ..errors import UserError, check_output_file
 from ..spec import DeploySpec, InputSpec, OutputSpec
 from ._output import JsonOption, dumps, emit
 
@@ -46,13 +46,17 @@ def register(app: typer.Typer) -> None:
             raise UserError("expected a spec file (or an ONNX model with --init), got nothing",
                             hint="omdeploy spec deploy.yaml | omdeploy spec --init model.onnx | omdeploy spec --schema")
         if init:
-            spec = spec_from_model(path, soc, cann)
             target = output or path.with_suffix(".deploy.yaml")
+            check_output_file(target, "-o", path)
+            spec = spec_from_model(path, soc, cann)
             spec.model = str(path.resolve()) if output is None else str(Path(path).resolve())
             spec.save(target)
             emit({"written": str(target), "spec": spec.to_dict()}, as_json,
                  lambda c: c.print("wrote {}".format(target), markup=False))
             return
+        if path.suffix.lower() == ".onnx":
+            raise UserError("{} is an ONNX model; expected a spec (.yaml/.json) to validate".format(path),
+                            hint="start a spec from it: omdeploy spec --init {}".format(path))
         spec = DeploySpec.load(path)
         data = spec.to_dict()
         emit({"valid": True, "spec": data}, as_json,

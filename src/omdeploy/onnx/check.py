@@ -18,7 +18,7 @@ from ..errors import UserError, did_you_mean
 from ..runtime.base import guess_layout
 from ..spec import SOC_VERSIONS, DeploySpec
 from . import check_rules as rules
-from .inspect import ELEM_BYTES, TensorSummary, iter_nodes, load_model, tensor_summary
+from .inspect import ELEM_BYTES, TensorSummary, check_spec_inputs, iter_nodes, load_model, tensor_summary
 
 MAX_NODES_LISTED = 10
 _INT64, _DOUBLE = 7, 11
@@ -387,6 +387,8 @@ def check(model: Union[str, os.PathLike, Any], soc: Optional[str] = None, cann: 
     if isinstance(model, (str, os.PathLike)):
         path = str(model)
         model = load_model(model, load_external_data=False)
+    if spec is not None:
+        check_spec_inputs(spec, model)
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     opset = next((int(o.version) for o in model.opset_import if _is_default_domain(o.domain)), None)

@@ -8,22 +8,26 @@ Defaults: the TorchScript-based exporter (dynamo=False), an opset inside the tar
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
 from .._optional import require
-from ..errors import ToolchainError, UserError
+from ..errors import ToolchainError, UserError, check_output_file
 from ..log import info_once
 from ..spec import PreprocessSpec
 from .check_rules import opset_range
 from .inspect import summarize
-from .verify import DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, image_feed, random_feed, run_onnx
+from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, check_verify_options, image_feed,
+                     random_feed, run_onnx)
 
 TORCH_REGISTRATION_LOGGER = "torch.onnx._internal.exporter._registration"
 DYNAMO_MIN_OPSET = 18
@@ -78,10 +82,24 @@ def _flatten(outputs: Any) -> List[np.ndarray]:
 def _names(given: Optional[Sequence[str]], count: int, stem: str, what: str) -> List[str]:
     if given is None:
         return [stem] if count == 1 else ["{}{}".format(stem, i) for i in range(count)]
+    if not all(given):
+        raise UserError("{} names: expected non-empty names, got {}".format(what, list(given)))
     if len(given) != count:
         raise UserError("{} names: the model has {} {}, got {} names ({})".format(
             what, count, what + ("" if count == 1 else "s"), len(given), ", ".join(given)))
     return list(given)
+
+
+def _check_dynamic_axes(dynamic_axes: Optional[Dict[str, Any]], ranks: Dict[str, int]) -> None:
+    """Every dynamic axis names an input or output and an axis it has (torch crashes on the others)."""
+    for name, axes in (dynamic_axes or {}).items():
+        if name not in ranks:
+            raise UserError("--dynamic {}: the model has no input or output named {!r}; its names are {}".format(
+                name, name, ", ".join(ranks)))
+        bad = [a for a in axes if not 0 <= int(a) < ranks[name]]
+        if bad:
+            raise UserError("--dynamic {}: axis {} is outside the axes 0-{} of {!r}".format(
+                name, bad[0], ranks[name] - 1, name))
 
 
 def choose_opset(opset: Optional[int], cann: str, dynamo: bool) -> int:
@@ -101,6 +119,36 @@ def choose_opset(opset: Optional[int], cann: str, dynamo: bool) -> int:
     return chosen
 
 
+def _reason(exc: BaseException) -> str:
+    """One line of a torch exception: its first line without colour codes, or the last line when the first
+    is the TorchScript interpreter's preamble."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).strip().splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return type(exc).__name__
+    line = lines[-1] if lines[0].startswith("The following operation failed in the TorchScript") else lines[0]
+    return line[:300]
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """File descriptor 1 pointed at stderr: torch's C++ code prints the IR graph of a failed export to stdout,
+    which must stay clean for --json."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no usable descriptors (embedded interpreters): leave stdout alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _torch_export(model: Any, args: tuple, out: Path, opset: int, input_names: List[str], output_names: List[str],
                   dynamic_axes: Optional[Dict[str, Any]], dynamo: bool, torch: Any) -> None:
     if dynamo:
@@ -108,13 +156,13 @@ def _torch_export(model: Any, args: tuple, out: Path, opset: int, input_names: L
         # "torchvision is not installed. Skipping torchvision::nms" and the like: not actionable here
         logging.getLogger(TORCH_REGISTRATION_LOGGER).setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _stdout_to_stderr():
             warnings.simplefilter("ignore")  # tracer and constant-folding notes are not actionable here
             torch.onnx.export(model, args, str(out), input_names=input_names, output_names=output_names,
                               opset_version=opset, dynamic_axes=dynamic_axes, do_constant_folding=True,
                               dynamo=dynamo, verbose=False)  # dynamo prints progress to stdout unless told
     except Exception as exc:  # torch raises many types (OnnxExporterError, RuntimeError, TypeError, ...)
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        first = _reason(exc)
         raise ToolchainError("torch.onnx.export failed at opset {} ({} exporter): {}".format(
             opset, "dynamo" if dynamo else "TorchScript", first),
             hint="an unsupported operator usually needs a newer opset (--opset) or a rewrite of that layer; "
@@ -162,16 +210,30 @@ def export(model: Any, example_inputs: Any, out: PathLike, opset: Optional[int] 
     torch = require("torch", "exporting PyTorch models")
     step = on_step or (lambda _: None)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(out, "-o")
+    check_verify_options(atol, rtol, images)
     chosen = choose_opset(opset, cann, dynamo)
     if getattr(model, "training", False):
         info_once(("export-eval", id(model)), "export: switched the model to eval mode (dropout off, BatchNorm frozen)")
         model.eval()
     args = _as_tuple(example_inputs, torch)
-    with torch.no_grad():
-        reference = _flatten(model(*args))
+    try:
+        with torch.no_grad():
+            reference = _flatten(model(*args))
+    except Exception as exc:  # the example inputs do not fit the model: wrong count, rank or channels
+        first = _reason(exc)
+        raise UserError("the model cannot run on the example input(s) {}: {}".format(
+            ", ".join("[{}]".format(",".join(map(str, a.shape))) for a in args), first),
+            hint="give the shape the model takes with --input-shape, once per input in order") from None
     in_names = _names(input_names, len(args), "input", "input")
     out_names = _names(output_names, len(reference), "output", "output")
+    twice = sorted({n for n in in_names + out_names if (in_names + out_names).count(n) > 1})
+    if twice:
+        raise UserError("input and output names must all differ, got {!r} more than once".format(twice[0]),
+                        hint="--input-name and --output-name name different tensors")
+    _check_dynamic_axes(dynamic_axes, dict(zip(in_names, [len(a.shape) for a in args]),
+                                           **dict(zip(out_names, [r.ndim for r in reference]))))
+    out.parent.mkdir(parents=True, exist_ok=True)
 
     step("export (opset {}, {} exporter)".format(chosen, "dynamo" if dynamo else "TorchScript"))
     _torch_export(model, args, out, chosen, in_names, out_names, dynamic_axes, dynamo, torch)

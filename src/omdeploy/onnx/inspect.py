@@ -75,14 +75,40 @@ def load_model(path: Union[str, os.PathLike], load_external_data: bool = True) -
         raise UserError("{} does not exist".format(path) if not path.exists() else "{} is not a file".format(path))
     head = path.open("rb").read(16)
     # GE writes MODEL_FILE_MAGIC_NUM 0x444F4D49 little-endian, i.e. b"IMOD", at the start of an .om
-    if path.suffix.lower() == ".om" or head[:4] == b"IMOD":
+    if head[:4] == b"IMOD":
         raise UserError("{} is an Ascend offline model (.om), not ONNX".format(path),
                         hint="inspect the ONNX it was converted from, or its sidecar {}.json".format(path.name))
+    if path.suffix.lower() == ".om":
+        raise UserError("{} is named .om, not ONNX, and {}".format(
+            path, "is empty" if not head else "has no Ascend offline-model header (IMOD)"),
+            hint="inspect the ONNX it was converted from; an .om that ATC wrote and that lacks its header is "
+                 "damaged (an interrupted copy?)")
+    if not head:
+        raise UserError("{} is empty (0 bytes), not an ONNX model".format(path),
+                        hint="export or copy the model again; an interrupted copy leaves an empty file")
     try:
-        return onnx.load(str(path), load_external_data=load_external_data)
+        model = onnx.load(str(path), load_external_data=load_external_data)
     except Exception as exc:  # protobuf DecodeError and friends
         kind = "a PyTorch checkpoint" if head[:2] == b"PK" or head[:1] == b"\x80" else "not a valid ONNX protobuf"
         raise UserError("{} cannot be read as ONNX: {} ({})".format(path, kind, str(exc).splitlines()[0][:120])) from None
+    if not model.HasField("graph") or (model.ir_version >= 3 and not model.opset_import):  # protobuf parses
+        # some non-ONNX bytes as a message
+        raise UserError("{} cannot be read as ONNX: not an ONNX model (no graph or no opset)".format(path))
+    return model
+
+
+def check_spec_inputs(spec: Any, model: Any) -> None:
+    """A spec input the model does not have, or with another rank, is refused: ATC stops on it (E10001)."""
+    initializers = {t.name for t in model.graph.initializer}
+    actual = {v.name: _shape(v) for v in model.graph.input if v.name not in initializers}
+    for item in spec.inputs:
+        if item.name not in actual:
+            raise UserError("spec input {!r} is not an input of {}; its inputs are: {}".format(
+                item.name, spec.model, ", ".join(actual)), hint="name the spec's inputs after the model's")
+        dims = actual[item.name]
+        if item.shape and dims and len(item.shape) != len(dims):
+            raise UserError("spec input {!r} has {} dims {}, the model's has {} {}".format(
+                item.name, len(item.shape), list(item.shape), len(dims), dims))
 
 
 def iter_nodes(graph: Any) -> Iterator[Any]:

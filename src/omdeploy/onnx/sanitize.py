@@ -15,10 +15,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .._optional import require
-from ..errors import ToolchainError, UserError, did_you_mean, one_of
+from ..errors import ToolchainError, UserError, check_output_file, did_you_mean, one_of
 from ..spec import PreprocessSpec
 from .inspect import load_model, summarize
-from .verify import DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, image_feed, random_feed, run_onnx
+from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, check_verify_options, image_feed,
+                     random_feed, run_onnx)
 
 PathLike = Union[str, os.PathLike]
 # stand-ins for dims still dynamic after sanitizing, used only to build verification inputs
@@ -61,6 +62,9 @@ def parse_input_shapes(items: Sequence[str]) -> Dict[str, List[int]]:
         if not sep or not name or not values or any(v < 1 for v in values):
             raise UserError("input shape: expected NAME:D1,D2,... with positive sizes (e.g. x:1,3,640,640), got "
                             "{!r}".format(item))
+        if name in shapes and shapes[name] != values:
+            raise UserError("input shape for {!r} given twice: {} and {}".format(
+                name, ",".join(map(str, shapes[name])), ",".join(map(str, values))), hint="give each input once")
         shapes[name] = values
     return shapes
 
@@ -173,6 +177,11 @@ def sanitize(model: PathLike, out: PathLike, input_shapes: Optional[Dict[str, Li
     if source.resolve() == out.resolve():
         raise UserError("the output {} would overwrite the model being sanitized".format(out),
                         hint="write to a new file (-o model_static.onnx); the original is the verification reference")
+    check_output_file(out, "-o")
+    check_verify_options(atol, rtol, images)
+    if opset is not None and not 1 <= opset <= onnx.defs.onnx_opset_version():
+        raise UserError("--opset: expected an ai.onnx opset 1-{}, got {}".format(onnx.defs.onnx_opset_version(), opset),
+                        hint="ATC parses opsets 9-18 at most; 11 suits every CANN version")
     original = load_model(source)
     work = onnx.ModelProto()
     work.CopyFrom(original)

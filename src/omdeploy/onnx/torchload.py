@@ -44,7 +44,10 @@ _NOT_TORCH = {
 def _torch_kind(path: Path) -> str:
     """sniff() of an existing PyTorch file; anything else is a UserError that says what the file is."""
     if not path.is_file():
-        raise UserError("{} does not exist".format(path))
+        raise UserError("{} does not exist".format(path) if not path.exists() else "{} is not a file".format(path))
+    if path.stat().st_size == 0:
+        raise UserError("{} is empty (0 bytes), not a PyTorch file".format(path),
+                        hint="save or copy it again; an interrupted copy leaves an empty file")
     kind = sniff(path)
     if kind in _NOT_TORCH:
         raise UserError("{} is {}".format(path, _NOT_TORCH[kind]))

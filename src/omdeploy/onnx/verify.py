@@ -22,6 +22,19 @@ DEFAULT_RTOL = 1e-3
 IMAGENET = PreprocessSpec(resize="stretch", mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
 
 
+def check_verify_options(atol: float, rtol: float, images: Sequence[Union[str, os.PathLike]] = ()) -> None:
+    """Refuse, before any work, a tolerance no comparison can meet (negative or not a number) and an image
+    that cannot be decoded: the model is written before the verification reads them."""
+    for option, value in (("--atol", atol), ("--rtol", rtol)):
+        if not value >= 0:
+            raise UserError("{}: expected a tolerance >= 0, got {:g}".format(option, value))
+    if images:
+        from ..tasks.image import load_image
+
+        for image in images:
+            load_image(image)
+
+
 @dataclass
 class Comparison:
     case: str

@@ -44,7 +44,7 @@ class InputAdapter:
             self._plans[key] = plan
         for step in plan:
             array = step(array)
-        return array
+        return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
     # ------------------------------------------------------------------------------------------------
     def _fail(self, what: str, hint: Optional[str] = None) -> UserError:
@@ -82,7 +82,6 @@ class InputAdapter:
         if dtype != want:
             steps.extend(self._dtype_steps(dtype, want))
 
-        steps.append(np.ascontiguousarray)
         return tuple(steps)
 
     def _fits(self, shape: Tuple[int, ...]) -> bool:

@@ -35,7 +35,10 @@ class OpenVinoBackend(Backend):
             model = core.read_model(path)
             self._compiled = core.compile_model(model, device, config)
         except RuntimeError as exc:
-            raise UserError("OpenVINO cannot load {} on {}: {}".format(path, device, str(exc).strip().splitlines()[0])) from None
+            # OpenVINO's message starts with "Exception from <source file>:<line>:" lines; the reason follows
+            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+            reason = next((line for line in lines if not line.startswith("Exception from ")), lines[0] if lines else "")
+            raise UserError("OpenVINO cannot load {} on {}: {}".format(path, device, reason.strip())) from None
         self.device = device
         self.inputs = [_info(p, "input{}".format(i)) for i, p in enumerate(self._compiled.inputs)]
         self.outputs = [_info(p, "output{}".format(i)) for i, p in enumerate(self._compiled.outputs)]

@@ -98,6 +98,7 @@ class Session:
         preprocess = self.spec.preprocess if self.spec is not None else None
         self._adapters = {i.name: InputAdapter(i, preprocess) for i in self.inputs}
         self._input_names = [i.name for i in self.inputs]
+        self._input_set = set(self._input_names)
         self._output_names = [o.name for o in self.outputs]
 
     def _with_spec_layouts(self, infos: Sequence[TensorInfo]) -> List[TensorInfo]:
@@ -120,6 +121,8 @@ class Session:
 
     def _name_feeds(self, feeds: Feeds) -> Dict[str, Any]:
         names = self._input_names
+        if type(feeds) is dict and feeds.keys() == self._input_set:  # the common case, checked cheaply
+            return feeds  # type: ignore[return-value]
         if isinstance(feeds, np.ndarray):
             feeds = [feeds]
         if isinstance(feeds, Mapping):

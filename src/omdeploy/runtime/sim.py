@@ -90,6 +90,13 @@ def fuse_graph(path: str) -> Any:
         except Exception as exc:  # onnxruntime's own exception types
             raise UserError("the simulator cannot load {}: {}".format(path, str(exc).splitlines()[0])) from None
         model = onnx.load(options.optimized_model_filepath)
+    # before IR 4 initializers were also graph inputs; a folded one loses its initializer but keeps its
+    # input entry, which would turn a constant into an input the caller has to feed
+    source = onnx.load(path, load_external_data=False)
+    constants = {v.name for v in source.graph.input} & {t.name for t in source.graph.initializer}
+    kept = {t.name for t in model.graph.initializer}
+    for value in [v for v in model.graph.input if v.name in constants and v.name not in kept]:
+        model.graph.input.remove(value)
     for i, node in enumerate(model.graph.node):
         if not node.name:
             node.name = "{}_{}".format(node.op_type, i)  # reports name the node of a layer
@@ -205,6 +212,9 @@ def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
     unread = [t for t in graph.initializer if t.name not in read]
     for tensor in unread:
         graph.initializer.remove(tensor)
+    dropped = {t.name for t in unread}  # and their graph-input entries (IR < 4), or they become inputs to feed
+    for value in [v for v in graph.input if v.name in dropped]:
+        graph.input.remove(value)
     if kept:
         info_once(("sim-kept", tuple(sorted(kept))), "sim: kept in float32 (the device runs them in fp32): %s",
                   ", ".join("{} x{}".format(k, v) for k, v in sorted(kept.items())))

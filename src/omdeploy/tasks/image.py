@@ -21,7 +21,7 @@ def load_image(path: Union[str, os.PathLike]) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise UserError("{} does not exist".format(path))
+        raise UserError("{} does not exist".format(path) if not path.exists() else "{} is not a file".format(path))
     if path.stat().st_size == 0:
         raise UserError("{} is empty (0 bytes)".format(path))
     try:
@@ -50,4 +50,8 @@ def files_with_suffixes(paths: Iterable[Union[str, os.PathLike]], suffixes: Sequ
             found.append(path)
         else:
             raise UserError("{} does not exist".format(path), hint="give image files, folders or video files")
+    if not found:  # only empty folders (or folders of other files) were given: nothing to do is a mistake
+        raise UserError("no {} files found in {}".format("/".join(sorted({s.lstrip(".") for s in suffixes})),
+                                                        ", ".join(str(p) for p in paths)),
+                        hint="folders are searched recursively for files with these suffixes")
     return found

@@ -58,11 +58,30 @@ def latency_stats(seconds: Sequence[float]) -> Dict[str, float]:
             "p99": percentile(ordered, 99), "max": ordered[-1], "mean": float(np.mean(ordered))}
 
 
+class BenchOptionError(UserError):
+    """--shape / --batch that cannot fit the model: the same for every backend, so the command stops (exit 2)."""
+
+
 def bench_inputs(session: Session, batch: int, shapes: Dict[str, List[int]], seed: int = 0) -> Dict[str, np.ndarray]:
     """Seeded random inputs of the model's dtypes, with `batch` in a dynamic first dim."""
     shapes = dict(shapes)
+    names = [i.name for i in session.inputs]
+    for name in shapes:
+        if name not in names:
+            raise BenchOptionError("--shape {}: the model has no input named {!r}; its inputs are: {}".format(
+                name, name, ", ".join(names)))
     for info in session.inputs:
-        if info.name in shapes or not info.shape:
+        if info.name in shapes:
+            given = shapes[info.name]
+            if len(given) != len(info.shape):
+                raise BenchOptionError("--shape {}: expected {} dims like {}, got {}".format(
+                    info.name, len(info.shape), info.shape_str(), ",".join(map(str, given))))
+            if info.shape and not isinstance(info.shape[0], int) and given[0] != batch:
+                raise BenchOptionError("--shape {}:{} feeds a batch of {} but --batch is {}".format(
+                    info.name, ",".join(map(str, given)), given[0], batch),
+                    hint="give the same batch to both: --batch {}".format(given[0]))
+            continue
+        if not info.shape:
             continue
         dims = list(info.shape)
         if not isinstance(dims[0], int):
@@ -120,6 +139,8 @@ def bench(model: Any, backend: str = "auto", batch: int = 1, warmup: int = 5, it
         result.throughput = batch * len(latencies) / sum(latencies)
         if stages:
             result.stages_ms = {s: float(np.median([x[s] for x in stages])) * 1000.0 for s in STAGES}
+    except BenchOptionError:
+        raise
     except OmdeployError as exc:
         result.ok, result.error = False, exc.message + (" ({})".format(exc.hint) if exc.hint else "")
     except Exception as exc:  # a runtime's own exception: reported in the row, the other backends still run

@@ -14,13 +14,15 @@ from contextlib import ExitStack
 
 import json
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import UserError, did_you_mean, one_of
+from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..runtime.base import TensorInfo
 from ..runtime.session import BACKENDS, Session
 from ..spec import DeploySpec
@@ -229,6 +231,9 @@ def _expand(paths: Sequence[Path]) -> List[Path]:
 
 
 def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
+    if info.name in shapes and len(shapes[info.name]) != info.rank:
+        raise UserError("--shape {}: expected {} dims like {}, got {}".format(
+            info.name, info.rank, info.shape_str(), ",".join(map(str, shapes[info.name]))))
     shape = shapes.get(info.name) or list(info.shape)
     if len(shape) != info.rank or not all(isinstance(d, int) for d in shape):
         raise UserError("input '{}' has dynamic dims {}; say which shape to feed".format(info.name, info.shape_str()),
@@ -340,18 +345,26 @@ class Golden:
 
 
 def load_golden(path: Path) -> Golden:
+    hint = "a file cut short (an interrupted --save) must be saved again"
     try:
         data = np.load(path, allow_pickle=False)
         meta = json.loads(str(data["__meta__"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError("{} is not golden data written by `omdeploy compare --save`: {}".format(path, exc)) from None
+    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        reason = "it holds one array (.npy), not an .npz archive" if isinstance(exc, (IndexError, TypeError)) else (
+            "empty or cut short" if isinstance(exc, (EOFError, zipfile.BadZipFile)) else exc)
+        raise UserError("{} is not golden data written by `omdeploy compare --save`: {}".format(path, reason),
+                        hint=hint) from None
     if meta.get("format") != GOLDEN_FORMAT:
         raise UserError("{}: golden format {} is not {}".format(path, meta.get("format"), GOLDEN_FORMAT),
                         hint="save it again with this omdeploy version")
-    with data:
-        samples = [(name, {n: data["input/{}/{}".format(k, n)] for n in meta["inputs"]})
-                   for k, name in enumerate(meta["samples"])]
-        outputs = [{n: data["ref/{}/{}".format(k, n)] for n in meta["outputs"]} for k in range(len(samples))]
+    try:
+        with data:
+            samples = [(name, {n: data["input/{}/{}".format(k, n)] for n in meta["inputs"]})
+                       for k, name in enumerate(meta["samples"])]
+            outputs = [{n: data["ref/{}/{}".format(k, n)] for n in meta["outputs"]} for k in range(len(samples))]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise UserError("{}: golden data is incomplete ({})".format(path, str(exc).splitlines()[0] if str(exc) else
+                                                                    type(exc).__name__), hint=hint) from None
     return Golden(meta["ref"], samples, outputs, meta.get("classifiers", []))
 
 
@@ -400,6 +413,15 @@ def compare(ref_label: str, refs: Sequence[Dict[str, np.ndarray]], target_label:
                   target_info=target_info or {})
 
 
+def _check_names(option: str, given: Dict[Any, Any], infos: Sequence[TensorInfo], kind: str) -> None:
+    """An option naming an input or output the model does not have is a mistake, not something to ignore."""
+    names = [i.name for i in infos]
+    for name in given:
+        if name not in names:
+            raise UserError("{} {}: the model has no {} named {!r}{}; its {}s are: {}".format(
+                option, name, kind, name, did_you_mean(name, names), kind, one_of(names)))
+
+
 def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), spec: Optional[DeploySpec] = None,
                   random: int = 0, seed: int = 0, shapes: Optional[Dict[str, List[int]]] = None,
                   ranges: Optional[Dict[str, Tuple[float, float]]] = None, thresholds: Sequence[Threshold] = (),
@@ -414,15 +436,28 @@ def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), 
     if (ref is None) == (golden is None):
         raise UserError("expected a reference side or golden data (--load), got {}".format(
             "both" if ref is not None else "neither"))
+    if save is not None:
+        for source in [split_side(s)[0] for s in (ref, target) if s is not None] + list(inputs) + [None]:
+            check_output_file(save, "--save", source)
     with ExitStack() as stack:
         target_session = stack.enter_context(open_side(target, spec))
+        _check_names("--threshold", {t.output: t for t in thresholds if t.output is not None},
+                     target_session.outputs, "output")
         ref_session: Optional[Session] = None
         if golden is not None:
             loaded = load_golden(golden)
             ref_label, samples, refs, classifiers = loaded.ref, loaded.samples, loaded.outputs, loaded.classifiers
+            names = [i.name for i in target_session.inputs]
+            foreign = [n for n in (samples[0][1] if samples else {}) if n not in names]
+            if foreign:
+                raise UserError("{} holds inputs for {}, not for {}: {!r} is not one of its inputs ({})".format(
+                    golden, loaded.ref, target, foreign[0], one_of(names)),
+                    hint="compare the golden data with the model it was saved for")
         else:
             ref_session = stack.enter_context(open_side(ref, spec))  # type: ignore[arg-type]
             ref_label = ref  # type: ignore[assignment]
+            _check_names("--shape", shapes or {}, feed_infos(ref_session, target_session), "input")
+            _check_names("--range", ranges or {}, feed_infos(ref_session, target_session), "input")
             samples = make_samples(inputs, feed_infos(ref_session, target_session),
                                    target_session.spec or ref_session.spec, random, seed, shapes or {}, ranges or {})
             refs = run_all(ref_session, samples, track("reference"))

@@ -105,6 +105,8 @@ def video_frames(path: Path, stride: int = 1) -> Iterator[Item]:
                 else:
                     yield Item(key, _failing("{} frame {} cannot be decoded".format(path, index)))
             index += 1
+        if index == 0:  # opened, but not one frame: an empty or cut-short file must not vanish from the results
+            yield Item(str(path), _failing("{} has no frame that can be read (empty or cut short?)".format(path)))
     finally:
         capture.release()
 
