@@ -123,3 +123,15 @@ def test_an_eoferror_is_not_taken_for_ctrl_d(cli, monkeypatch):
 def test_no_arguments_still_shows_the_help(cli, args):
     r = cli(*args)
     assert r.code == 2 and (r.out + r.err).startswith("Usage: omdeploy") and "Commands:" in r.out + r.err
+
+
+def test_ctrl_c_inside_a_command_says_interrupted(cli, monkeypatch):
+    import omdeploy.cli.spec as spec_cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spec_cli.DeploySpec, "schema_lines", staticmethod(interrupted))
+    r = cli("spec", "--schema")
+    assert r.code == 130
+    assert r.err.strip() == "interrupted"

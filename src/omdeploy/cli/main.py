@@ -123,6 +123,23 @@ def _click_kind(exc: BaseException) -> str:
     return ""
 
 
+def _help_for_bare_group(app, args: List[str]) -> Optional[str]:
+    """The help text when `args` name a command group and nothing more (`omdeploy`, `omdeploy aipp`)."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    words = []
+    for word in args:
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is None:
+            return None
+        command, words = sub, words + [word]
+    if not getattr(command, "commands", None):
+        return None
+    with command.make_context(" ".join(["omdeploy"] + words), [], resilient_parsing=True) as ctx:
+        return ctx.get_help()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     global _debug
     args = sys.argv[1:] if argv is None else list(argv)
@@ -134,7 +151,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         app = build_app()
+        group_help = _help_for_bare_group(app, args)
+        if group_help is not None:
+            sys.stdout.write(group_help + "\n")
+            return 2  # as click >= 8.2 does; click 8.1 (the newest on Python 3.8) would exit 0
         result = app(args=args, prog_name="omdeploy", standalone_mode=False)
+        if result == 130:  # typer turns Ctrl-C inside a command into a returned 130
+            _err_console().print("interrupted")
         return result if isinstance(result, int) else 0
     except KeyboardInterrupt:
         _err_console().print("interrupted")
