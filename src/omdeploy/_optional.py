@@ -18,9 +18,6 @@ EXTRAS = {
     "typer": "cli",
     "rich": "cli",
     "PIL": "images",
-    "fastapi": "serve",
-    "uvicorn": "serve",
-    "onnxconverter_common": "all",
     "onnxscript": "all",
     "cv2": "vision",
 }

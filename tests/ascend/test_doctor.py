@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from omdeploy.ascend import doctor
+from omdeploy.ascend import doctor, setenv
 from omdeploy.ascend.cann import scan
 from omdeploy.ascend.doctor import PythonEnv, compare_snapshot, load_snapshot, run_doctor
 from omdeploy.errors import UserError
@@ -180,7 +180,7 @@ def test_each_atc_module_rule_fires_when_missing(row):
     assert any(row["dist"] in f.message for f in findings if f.check == "python.atc")
 
 
-@pytest.mark.parametrize("rule", doctor.rules()["set_env"], ids=lambda r: r["expect"])
+@pytest.mark.parametrize("rule", setenv.checks(), ids=lambda r: r["expect"])
 def test_each_set_env_rule_fires_when_its_part_is_missing(rule):
     result = scan([TREES / "v800_aarch64" / "Ascend"])
     env = sourced_env(result.toolkit_home)

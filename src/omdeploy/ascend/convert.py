@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import importlib.util
-import json
 import logging
 import os
 import platform
@@ -25,28 +24,13 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from ..errors import UserError
 from ..log import logger
 from ..spec import DeploySpec, FileRef, InputSpec, Sidecar
+from . import setenv
 from .aipp import aipp_from_spec, aipp_inputs, aipp_text_for_spec, device_input_shape, parse_aipp
 from .atc import build_argv, format_command, output_stem
 
 # where atc sits under an install root (reference section 6)
 TOOLKIT_SUBDIRS = ("ascend-toolkit/latest", "cann")  # <= 8.3 / 8.5+
 
-# what ascend-toolkit/set_env.sh exports, relative to the toolkit home H (reference section 6)
-SET_ENV_VARS = {
-    "ASCEND_TOOLKIT_HOME": "{H}",
-    "ASCEND_HOME_PATH": "{H}",
-    "ASCEND_AICPU_PATH": "{H}",
-    "ASCEND_OPP_PATH": "{H}/opp",
-    "TOOLCHAIN_HOME": "{H}/toolkit",
-}
-SET_ENV_PATHS = {  # prepended to the existing value
-    "LD_LIBRARY_PATH": ["{root}/driver/lib64", "{root}/driver/lib64/common", "{root}/driver/lib64/driver",
-                        "{H}/lib64", "{H}/lib64/plugin/opskernel", "{H}/lib64/plugin/nnengine",
-                        "{H}/opp/built-in/op_impl/ai_core/tbe/op_tiling/lib/linux/{arch}",
-                        "{H}/tools/aml/lib64", "{H}/tools/aml/lib64/plugin"],
-    "PYTHONPATH": ["{H}/python/site-packages", "{H}/opp/built-in/op_impl/ai_core/tbe"],
-    "PATH": ["{H}/bin", "{H}/compiler/ccec_compiler/bin", "{H}/tools/ccec_compiler/bin"],
-}
 STATUSES = ("built", "planned", "no_atc", "failed")
 
 
@@ -121,15 +105,6 @@ def _toolkit_root(home: Path) -> Path:
     return home.parent.parent if home.parent.name == "ascend-toolkit" else home.parent
 
 
-def _apply_set_env(out: Dict[str, str], home: Path) -> None:
-    values = {"H": str(home), "root": str(_toolkit_root(home)), "arch": _arch()}
-    for name, template in SET_ENV_VARS.items():
-        out[name] = template.format(**values)
-    for name, templates in SET_ENV_PATHS.items():
-        added = [t.format(**values) for t in templates]
-        out[name] = os.pathsep.join(added + ([out[name]] if out.get(name) else []))
-
-
 def _add_hal_library(out: Dict[str, str], home: Path) -> Optional[Finding]:
     """Without a driver (x86 training boxes) atc.bin needs libascend_hal.so from devlib (the seed's fix) or the
     stub; the library and the directories are the doctor's table (data/environment.json)."""
@@ -158,7 +133,7 @@ def atc_environment(install: AtcInstall, env: Optional[Mapping[str, str]] = None
                              "source <toolkit>/set_env.sh before running omdeploy convert")]
     findings: List[Finding] = []
     if not out.get("ASCEND_OPP_PATH"):
-        _apply_set_env(out, home)
+        setenv.apply(out, home=str(home), root=str(_toolkit_root(home)), arch=_arch())
         findings.append(Finding("info", "set_env.sh was not sourced: omdeploy set the variables it sets, from {}"
                                 .format(home), "source {}/set_env.sh".format(home.parent)))
     hal = _add_hal_library(out, home)
@@ -168,51 +143,24 @@ def atc_environment(install: AtcInstall, env: Optional[Mapping[str, str]] = None
     return out, findings
 
 
-_PROBE = r"""
-import importlib.util, json, sys
-try:
-    from importlib import metadata
-except ImportError:
-    metadata = None
-request = json.loads(sys.argv[1])
-missing = []
-for name in request["imports"]:
-    try:
-        found = importlib.util.find_spec(name) is not None
-    except Exception:
-        found = False
-    if not found:
-        missing.append(name)
-dists = {}
-for name in request["dists"]:
-    try:
-        dists[name] = metadata.version(name) if metadata else None
-    except Exception:
-        dists[name] = None
-print(json.dumps({"missing": missing, "dists": dists}))
-"""
-
-
 def python_findings(env: Mapping[str, str], table: Optional[Mapping[str, Any]] = None) -> List[Finding]:
     """What the `python3` atc will use lacks (the seed's EC0010 'No module named decorator / tbe', NumPy 2's
     missing np.float_), by the doctor's rule table data/environment.json (atc_python, toolkit_imports)."""
-    from .doctor import rules, version_tuple
+    from .doctor import probe_python, rules, version_tuple
 
     table = rules() if table is None else table
     python = shutil.which("python3", path=env.get("PATH", ""))
     if python is None:
         return [Finding("error", "no python3 on PATH: ATC's op compiler runs Python",
                         "install python3 (3.7-3.10 for CANN 8.0)")]
-    request = {"imports": list(table["toolkit_imports"]), "dists": [row["dist"] for row in table["atc_python"]]}
     try:
-        proc = subprocess.run([python, "-c", _PROBE, json.dumps(request)], env=dict(env), capture_output=True,
-                              text=True, timeout=60)
-        probe = json.loads(proc.stdout)
-    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        probe = probe_python(python, env, table["toolkit_imports"], [row["dist"] for row in table["atc_python"]],
+                             load=False, timeout=60)
+    except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
         return [Finding("warning", "could not check {}'s modules: {}".format(python, exc))]
     findings = []
     for row in table["atc_python"]:
-        have = probe["dists"].get(row["dist"])
+        have = probe.dists.get(row["dist"])
         if not have:
             findings.append(Finding("error", "{} has no '{}' (ATC fails with EC0010 'No module named ...')".format(
                 python, row["dist"]), "{} -m pip install {}".format(python, row["dist"])))
@@ -222,7 +170,7 @@ def python_findings(env: Mapping[str, str], table: Optional[Mapping[str, Any]] =
         elif row.get("below") and version_tuple(have) >= version_tuple(row["below"]):
             findings.append(Finding("error", "{} has {} {}: {}".format(python, row["dist"], have, row["why_below"]),
                                     "{} -m pip install '{}<{}'".format(python, row["dist"], row["below"])))
-    for module in probe["missing"]:
+    for module in (name for name, error in probe.imports.items() if error):
         findings.append(Finding("error", "{} cannot import '{}' (EC0010 'No module named {}')".format(
             python, module, module), "it comes with the toolkit: source set_env.sh (PYTHONPATH), or copy "
                                      "<toolkit>/python/site-packages/{} into this Python's site-packages".format(module)))

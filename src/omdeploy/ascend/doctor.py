@@ -19,18 +19,22 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import UserError
 from .cann import SEVERITIES, VERSIONED_PARTS, CannScan, Component, Finding, scan
 from .knowledge import DATA, diagnose_log
 from .npusmi import NpuSmiInfo, parse_npu_smi, run_npu_smi
+from .setenv import checks as set_env_checks
+from .setenv import rules
 
 SNAPSHOT_FORMAT = 1
 _LEADING_INTS = re.compile(r"^(\d+(?:\.\d+)*)")
 
+# run by the interpreter asked (maybe the Python 3.7 that atc uses): imports each module, or with "load" false
+# only finds it, and reads each distribution's version
 _PROBE = r"""
-import importlib, json, sys
+import importlib, importlib.util, json, sys
 try:
     from importlib import metadata
 except ImportError:
@@ -39,8 +43,11 @@ request = json.loads(sys.argv[1])
 imports, dists = {}, {}
 for name in request["imports"]:
     try:
-        importlib.import_module(name)
-        imports[name] = None
+        if request["load"]:
+            importlib.import_module(name)
+            imports[name] = None
+        else:
+            imports[name] = None if importlib.util.find_spec(name) is not None else "not found"
     except BaseException as exc:
         imports[name] = "{}: {}".format(type(exc).__name__, exc)
 for name in request["dists"]:
@@ -95,10 +102,6 @@ class DoctorReport:
                             hint="pick a writable path for --save") from None
 
 
-def rules() -> dict:
-    return json.loads((DATA / "environment.json").read_text(encoding="utf-8"))
-
-
 def torch_npu_table() -> dict:
     return json.loads((DATA / "torch_npu.json").read_text(encoding="utf-8"))
 
@@ -115,15 +118,21 @@ def torch_base(version: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- probes
-def probe_python(timeout: float = 120.0) -> PythonEnv:
-    """Ask the active interpreter, in a child process, what it imports (tbe/te/acl load native code)."""
+def probe_python(python: Optional[str] = None, env: Optional[Mapping[str, str]] = None,
+                 imports: Optional[Sequence[str]] = None, dists: Optional[Sequence[str]] = None,
+                 load: bool = True, timeout: float = 120.0) -> PythonEnv:
+    """Ask an interpreter (default: the active one), in a child process with `env` (default: this one's), what
+    it imports (tbe/te/acl load native code; load=False only finds the modules) and which distributions it has;
+    by default the modules and distributions the doctor checks."""
     table = rules()
-    imports = table["toolkit_imports"] + table["runtime_imports"]
-    dists = [row["dist"] for row in table["atc_python"]] + ["torch", "torch_npu", "torch-npu", "torchvision"]
-    dists += [d for row in table["unsupported"] for d in row["dists"]]
-    request = json.dumps({"imports": imports, "dists": sorted(set(dists))})
-    done = subprocess.run([sys.executable, "-c", _PROBE, request], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=timeout)
+    if imports is None:
+        imports = table["toolkit_imports"] + table["runtime_imports"]
+    if dists is None:
+        wanted = [row["dist"] for row in table["atc_python"]] + ["torch", "torch_npu", "torch-npu", "torchvision"]
+        dists = sorted(set(wanted + [d for row in table["unsupported"] for d in row["dists"]]))
+    request = json.dumps({"imports": list(imports), "dists": list(dists), "load": load})
+    done = subprocess.run([python or sys.executable, "-c", _PROBE, request], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=None if env is None else dict(env), timeout=timeout)
     lines = done.stdout.decode("utf-8", errors="replace").strip().splitlines()
     if done.returncode != 0 or not lines:
         raise RuntimeError(done.stderr.decode("utf-8", errors="replace").strip()[-500:] or "no output")
@@ -142,7 +151,7 @@ def set_env_findings(cann: CannScan, env: Mapping[str, str]) -> List[Finding]:
         return []
     home = cann.toolkit_home
     missing = []
-    for rule in rules()["set_env"]:
+    for rule in set_env_checks():
         expected = os.path.realpath(rule["expect"].format(home=home))
         values = [env.get(v) for v in rule["vars"]]
         if rule["how"] == "equals":

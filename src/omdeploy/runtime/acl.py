@@ -23,7 +23,6 @@ tests/fakes/acl; not yet run on hardware. What it does about the field report's 
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import threading
 import time
@@ -51,19 +50,16 @@ MALLOC_HUGE_FIRST = 0
 DYNAMIC_TENSOR_NAME = "ascend_mbatch_shape_data"  # the extra input a model with gears has (ACL_DYNAMIC_TENSOR_NAME)
 DEVICE_LOGS = "~/ascend/log/debug/plog/"
 
-# where CANN puts the script that puts pyACL on PYTHONPATH (reference/cann.md section 6), first found wins
+# where CANN puts the script that puts pyACL on PYTHONPATH (reference/cann.md section 6): under these roots, the
+# scripts of data/environment.json (set_env_scripts), first found wins
 INSTALL_ROOTS = ("/usr/local/Ascend", "~/Ascend")
-SET_ENV_SCRIPTS = ("ascend-toolkit/set_env.sh", "cann/set_env.sh", "nnrt/set_env.sh")
 
 
 # ---- pyACL import and errors ---------------------------------------------------------------------
 def find_set_env(roots: Optional[Sequence[str]] = None) -> Optional[Path]:
-    for root in INSTALL_ROOTS if roots is None else roots:
-        for script in SET_ENV_SCRIPTS:
-            path = Path(os.path.expanduser(root)) / script
-            if path.is_file():
-                return path
-    return None
+    from ..ascend.setenv import find_script
+
+    return find_script(INSTALL_ROOTS if roots is None else roots)
 
 
 def _set_env_hint() -> str:
