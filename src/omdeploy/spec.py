@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._optional import require
 from ._schema import SchemaError, describe, from_dict, to_dict
@@ -42,6 +42,18 @@ OUTPUT_TYPES = ("FP32", "FP16", "UINT8", "INT8")
 DEVICE_FORMATS = ("rgb", "bgr", "xrgb", "xbgr", "nv12", "nv21", "gray")
 YUV_MATRICES = ("bt601_narrow", "bt601_wide", "bt709_narrow", "bt709_wide")
 _CANN_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?([.]?(RC|rc|T|alpha|beta)\w*)*(\.\w+)*$")
+
+
+def guess_layout(shape: Sequence[Union[int, str]]) -> str:
+    """NCHW / NHWC for image-like rank-4 tensors, ND otherwise (a spec's layout always wins)."""
+    if len(shape) != 4:
+        return "ND"
+    c_first, c_last = shape[1], shape[3]
+    if isinstance(c_first, int) and c_first in (1, 3, 4) and not (isinstance(c_last, int) and c_last in (1, 3, 4)):
+        return "NCHW"
+    if isinstance(c_last, int) and c_last in (1, 3, 4) and not (isinstance(c_first, int) and c_first in (1, 3, 4)):
+        return "NHWC"
+    return "ND"
 
 
 def _choices(values, doc):
@@ -294,6 +306,20 @@ class Sidecar:
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "Sidecar":
         return from_dict(cls, load_document(Path(path)), source=str(path))
+
+    @classmethod
+    def load_if_valid(cls, path: Union[str, os.PathLike]) -> Optional["Sidecar"]:
+        """The sidecar at `path`, or None when absent or unreadable (warned once: the model still runs)."""
+        path = Path(path)
+        if not path.is_file():
+            return None
+        try:
+            return cls.load(path)
+        except UserError as exc:
+            from .log import warning_once
+
+            warning_once(("sidecar", str(path)), "ignoring %s: %s", path, exc)
+            return None
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
         path = Path(path)

@@ -384,3 +384,27 @@ def test_emulate_refuses_wrong_images():
         emulate(config, np.zeros((8, 10, 3), np.uint8))
     with pytest.raises(UserError, match=r"\(H, W, 3\)"):
         emulate(config, np.zeros((8, 8), np.uint8))
+
+
+def test_a_one_channel_model_reads_channel_0_of_the_gray_csc(assets):
+    rgb = photo(assets, "coffee.png", (64, 96))
+    config = aipp_for((64, 96), "gray", "rgb", mean=[128], std=[64])
+    every = emulate(config, rgb)
+    gray = emulate(config, rgb, channels=1)
+    assert every.shape == (3, 64, 96) and gray.shape == (1, 64, 96)
+    assert np.array_equal(gray[0], every[0])
+    expected = (rgb.astype(int) @ np.array([76, 150, 30])) >> 8
+    assert np.allclose(gray[0], (expected - 128) / 64, atol=1e-3)
+    planes = np.concatenate([expected.astype(np.uint8), np.full((32, 96), 128, np.uint8)])  # NV12, neutral UV
+    yuv = emulate(aipp_for((64, 96), "gray", "nv12"), planes, "uint8", channels=1)
+    assert yuv.shape == (1, 64, 96) and np.array_equal(yuv[0], expected)
+    with pytest.raises(UserError, match="gives 1 channel.*takes 3"):
+        emulate(aipp_for((64, 96), "gray", "gray"), expected.astype(np.uint8), channels=3)
+
+
+def test_a_dynamic_height_stays_dynamic_in_the_yuv420sp_device_shape():
+    from omdeploy.ascend.aipp import AippConfig, device_input_shape
+
+    config = AippConfig(aipp_mode="static", input_format="YUV420SP_U8")
+    assert device_input_shape(config, [1, 3, -1, -1]) == [1, -1, -1, 1]
+    assert device_input_shape(config, [1, 3, 640, 480]) == [1, 960, 480, 1]

@@ -137,6 +137,7 @@ def test_every_value_table(name):
     (('--input_shape="x:1,3,224,224"', "--dynamic_batch_size=1,2"), "has no -1 dim for the gears"),
     (("--output_type=FP64",), "--output_type: expected one of FP32, FP16, UINT8, INT8"),
     (("--output_type=a:x:FP16",), "per node entries are 'node:index:TYPE'"),
+    (("--output_type=a:0:FP16",), "--output_type per node ('node:index:TYPE') needs --out_nodes"),
     (('--out_nodes="a:0;b"',), "--out_nodes: use one style"),
     (("--weight=m.caffemodel",), "--weight is for Caffe models only"),
     (("--precision_mode=fp16",), "--precision_mode: expected one of"),
@@ -174,6 +175,12 @@ def test_spec_to_argv_for_aipp_batch_gears_and_precision():
 def test_per_output_types_and_options_that_clash():
     s = spec(outputs=[{"name": "a", "dtype": "FP16"}, {"name": "b"}])
     assert spec_to_options(s)["output_type"] == "a:0:FP16"
+    with pytest.raises(UserError, match=r"needs --out_nodes \(atc.out_nodes in a spec\)"):
+        build_argv(s)  # ATC's per-node form names nodes of --out_nodes
+    named = spec(outputs=[{"name": "a", "dtype": "FP16"}, {"name": "b"}], atc={"out_nodes": ["a", "b"]})
+    assert "--output_type=a:0:FP16" in build_argv(named) and "--out_nodes=a;b" in build_argv(named)
+    same = spec(outputs=[{"name": "a", "dtype": "FP16"}, {"name": "b", "dtype": "FP16"}])
+    assert "--output_type=FP16" in build_argv(same)  # one type for all outputs needs no --out_nodes
     with pytest.raises(UserError, match="atc.options sets --soc_version"):
         spec_to_options(spec(atc={"options": {"soc_version": "Ascend310"}}))
     with pytest.raises(UserError, match="both atc.insert_op_conf and preprocess.where: aipp"):
@@ -188,3 +195,16 @@ def test_an_unbalanced_quote_is_a_user_error(cli):
         parse_atc("atc --model='m.onnx --framework=5")
     r = cli("convert", "--from-atc", "atc --model='m.onnx --framework=5", "--plan")
     assert r.code == 2 and r.err.startswith("error: the atc command line") and "internal error" not in r.err
+
+
+@pytest.mark.parametrize("v2, mode", [("origin", "must_keep_origin_dtype"), ("mixed_float16", "allow_mix_precision_fp16")])
+def test_precision_mode_v2_in_atc_options_is_refused_pointing_to_precision_mode(v2, mode):
+    with pytest.raises(UserError, match="atc.options sets --precision_mode_v2={}: the spec's precision is "
+                                        "`precision_mode`".format(v2)) as info:
+        build_argv(spec(atc={"options": {"precision_mode_v2": v2}}))
+    assert info.value.hint == "precision_mode: {}".format(mode)
+    migrated = spec_from_atc(command("--precision_mode_v2={}".format(v2)))  # --from-atc maps it
+    assert migrated.precision_mode == mode and "precision_mode_v2" not in migrated.atc.options
+    assert "--precision_mode={}".format(mode) in build_argv(migrated)
+    with pytest.raises(UserError, match="--precision_mode_v2=cube_hif8 has no --precision_mode equivalent"):
+        spec_from_atc(command("--precision_mode_v2=cube_hif8"))

@@ -255,6 +255,21 @@ def test_successful_run_writes_the_sidecar(squeezenet_spec, tmp_path, toolkit_en
     assert "ATC run success" in result.log.read_text()
 
 
+def test_a_plan_next_to_a_built_om_keeps_its_sidecar(cli, squeezenet_spec, tmp_path, toolkit_env):
+    out = tmp_path / "out"
+    built = convert(DeploySpec.load(squeezenet_spec), out)
+    assert built.status == "built", built.error_lines
+    before = built.sidecar.read_bytes()
+    result = cli("convert", squeezenet_spec, "--plan", "-o", out, "--json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["sidecar"] == str(out / "squeezenet_Ascend310B4.plan.json")
+    assert built.sidecar.read_bytes() == before and Sidecar.load(built.sidecar).built  # provenance kept
+    plan = Sidecar.load(data["sidecar"])
+    assert not plan.built and "squeezenet_Ascend310B4.om.json is the existing .om's" in plan.note
+    assert "squeezenet_Ascend310B4.plan.json" in Path(data["script"]).read_text()
+
+
 @pytest.mark.parametrize("log,code,words", [
     ("ec0010_decorator.log", "EC0010", "decorator"),
     ("ec0010_tbe.log", "EC0010", "tbe"),

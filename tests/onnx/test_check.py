@@ -175,17 +175,34 @@ def test_rule_known_op_absent_on_real_models(assets):
 # ---- dynamic-dims ------------------------------------------------------------------------------------
 
 def test_rule_dynamic_dims_ppocr_det_suggests_gears(assets, cli):
-    (f,) = findings(assets.model("ppocrv4_det.onnx"), "dynamic-dims")
+    (f,) = findings(assets.model("ppocrv4_det.onnx"), "dynamic-dims", soc="Ascend310B4")
     assert f.severity == "error" and f.details["axes"] == [0, 2, 3]
+    assert "Ascend310B4 takes no true dynamic shape" in f.message
     suggested = f.details["suggested"]
-    assert suggested["mode"] == "dims"
+    # an image with H/W dynamic: image-size gears (NCHW, AIPP stays possible), not dims gears (ND, no AIPP)
+    assert suggested["mode"] == "image_size"
     assert len(suggested["gears"]) >= 2 and all(h % 32 == 0 and w % 32 == 0 for h, w in suggested["gears"])
-    assert '--dynamic_dims="320,320;480,480;640,640;960,960"' in suggested["atc"]
-    assert '--input_shape="x:1,3,-1,-1" --input_format=ND' in suggested["atc"]
-    assert "--input-shape x:1,3,640,640" in f.fix
-    r = cli("check", assets.model("ppocrv4_det.onnx"))
+    assert '--dynamic_image_size="320,320;480,480;640,640;960,960"' in suggested["atc"]
+    assert '--input_shape="x:1,3,-1,-1" --input_format=NCHW' in suggested["atc"]
+    assert "--dynamic_dims" not in suggested["atc"] and "--input-shape x:1,3,640,640" in f.fix
+    r = cli("check", assets.model("ppocrv4_det.onnx"), "--soc", "Ascend310B4")
     assert r.code == 1
     assert "dynamic-dims" in r.out and "320,320;480,480" in r.out and "p2o.DynamicDimension.1" in r.out
+
+
+@pytest.mark.parametrize("soc, severity", [("Ascend310", "error"), ("Ascend310B1", "error"),
+                                           ("Ascend310P3", "warning"), ("Ascend910B4", "warning")])
+def test_rule_dynamic_dims_is_an_error_only_where_true_dynamic_shapes_are_refused(assets, soc, severity):
+    (f,) = findings(assets.model("ppocrv4_det.onnx"), "dynamic-dims", soc=soc)
+    assert f.severity == severity and f.details["suggested"]["mode"] == "image_size"
+
+
+def test_rule_dynamic_dims_suggests_dims_gears_for_a_feature_map():
+    from omdeploy.onnx.check import suggest_gears
+    from omdeploy.onnx.inspect import TensorSummary
+
+    suggested = suggest_gears(TensorSummary("input", "float32", [1, 256, "h", "w"]))
+    assert suggested["mode"] == "dims" and '--input_shape="input:1,256,-1,-1" --input_format=ND' in suggested["atc"]
 
 
 def test_rule_dynamic_dims_batch_only(assets):

@@ -126,3 +126,14 @@ def test_session_from_spec_file(tmp_path, scale):
     with Session(spec) as s:
         assert s.spec is not None and s.path == scale.resolve()
         assert s.run(np.ones((1, 3, 8, 8), np.float32))["y"].sum() == 2 * 192
+
+
+def test_an_unreadable_sidecar_is_ignored_with_a_warning(tmp_path, caplog):
+    from omdeploy.runtime.session import _resolve
+
+    om = tmp_path / "m.om"
+    om.write_text("stand-in: only the path matters here")
+    (tmp_path / "m.om.json").write_text('{"built": true}')  # a sidecar missing its required keys
+    with caplog.at_level(logging.WARNING, logger="omdeploy"):
+        assert _resolve(om, None) == (om, None)
+    assert any("ignoring" in r.getMessage() and "m.om.json" in r.getMessage() for r in caplog.records)

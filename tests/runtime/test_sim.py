@@ -193,6 +193,20 @@ def test_aipp_file_given_to_atc_as_is_is_applied(assets, tmp_path):
     np.testing.assert_allclose(got, ref["sigmoid_0.tmp_0"], atol=1e-5)
 
 
+@pytest.mark.parametrize("option", ["keep_dtype", "modify_mixlist", "customize_dtypes"])
+def test_per_op_precision_options_are_refused_naming_the_option(option, overflow_onnx):
+    spec = spec_for(overflow_onnx, atc={"options": {option: "ops.cfg"}})
+    with pytest.raises(UserError, match="atc.options sets --{}: the simulator cannot reproduce".format(option)):
+        Session(overflow_onnx, backend="sim", spec=spec)
+
+
+def test_precision_mode_v2_in_atc_options_is_refused_not_simulated_as_fp16(overflow_onnx):
+    spec = spec_for(overflow_onnx, atc={"options": {"precision_mode_v2": "origin"}})
+    with pytest.raises(UserError, match="--precision_mode_v2=origin") as info:
+        Session(overflow_onnx, backend="sim", spec=spec)
+    assert info.value.hint == "precision_mode: must_keep_origin_dtype"
+
+
 def test_output_type_from_the_atc_options(overflow_onnx):
     spec = spec_for(overflow_onnx, atc={"output_type": "FP16"})
     with Session(overflow_onnx, backend="sim", spec=spec) as s:
@@ -311,3 +325,31 @@ def test_an_ir3_model_whose_initializers_are_graph_inputs_takes_only_its_real_in
         assert [i.name for i in s.inputs] == ["data_0"]
         out = s.run({"data_0": np.zeros((1, 3, 224, 224), np.float32)})
     assert list(out) == ["softmaxout_1"]
+
+
+@pytest.mark.parametrize("device_format", ["rgb", "bgr", "nv12", "gray"])
+def test_gray_model_with_aipp_runs_on_one_channel(assets, tmp_path, device_format):
+    from PIL import Image
+
+    from omdeploy.tasks.image import load_image
+    from omdeploy.tasks.preprocess import ImagePreprocessor, to_gray
+    from tests.runtime.tiny_models import scale_model
+
+    model = scale_model(tmp_path / "gray.onnx", shape=(1, 1, 64, 96), factor=1.0)
+    spec = spec_for(model, inputs=[{"name": "x", "shape": [1, 1, 64, 96]}], precision_mode="must_keep_origin_dtype",
+                    preprocess={"where": "aipp", "color": "gray", "mean": [0.0], "std": [1.0],
+                                "resize": "stretch", "device_format": device_format})
+    rgb = np.asarray(Image.fromarray(load_image(assets.image("coffee.png"))).resize((96, 64), Image.BILINEAR))
+    with Session(model, backend="sim", spec=spec) as s:
+        if device_format == "nv12":  # the application's own NV12: its Y plane is the gray image, UV neutral
+            feed = np.concatenate([to_gray(rgb)[..., 0], np.full((32, 96), 128, np.uint8)])[None, :, :, None]
+        else:
+            feed, _ = ImagePreprocessor(s.inputs[0], spec.preprocess, spec)(rgb)
+            assert feed.shape == (1, 64, 96, 1 if device_format == "gray" else 3)
+        out = s.run({"x": feed})["y"]
+    assert out.shape == (1, 1, 64, 96)
+    if device_format in ("rgb", "bgr"):  # RGB888 -> GRAY CSC (BGR: + rbuv_swap): (76 R + 150 G + 30 B) >> 8
+        expected = (rgb.astype(int) @ np.array([76, 150, 30])) >> 8
+    else:
+        expected = to_gray(rgb)[..., 0]
+    assert np.array_equal(out[0, 0], expected)

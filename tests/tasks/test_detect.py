@@ -112,3 +112,30 @@ def test_detector_end_to_end_on_a_model_with_a_known_head(assets, tmp_path):
         found = detect(photo)["detections"]
     assert [d["label"] for d in found] == ["cup", "cat", "cat"]
     np.testing.assert_allclose([d["box"] for d in found], [A[0], C[0], D[0]], atol=0.01)
+
+
+@pytest.mark.needs_onnx
+@pytest.mark.needs_assets
+def test_boxes_map_back_through_the_aipp_centre_crop(assets, tmp_path):
+    # the application feeds 64x96 letterboxed images; AIPP crops the model's 64x64 from columns 16..80
+    from PIL import Image
+
+    from omdeploy.spec import DeploySpec
+    from omdeploy.tasks.detect import Detector
+
+    from .head_models import constant_head_model
+
+    boxes = [([50, 10, 100, 50], 0, 0.9), ([120, 60, 160, 90], 1, 0.6)]  # source pixels of a 100x200 photo
+    rows = np.zeros((len(boxes) + 20, 6), np.float32)
+    for i, (box, c, score) in enumerate(boxes):
+        x1, y1, x2, y2 = np.asarray(box, np.float32) * 0.48 + [-16, 8, -16, 8]  # letterbox 0.48, top 8; crop 16
+        rows[i, :4], rows[i, 4 + c] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], score
+    model = constant_head_model(tmp_path / "head.onnx", {"output0": rows.T[np.newaxis]})
+    spec = DeploySpec.from_dict({"model": str(model), "task": "detect", "precision_mode": "must_keep_origin_dtype",
+                                 "inputs": [{"name": "images", "shape": [1, 3, 64, 64]}],
+                                 "preprocess": {"where": "aipp", "resize": "letterbox", "std": [255.0],
+                                                "device_size": [64, 96]}})
+    photo = np.asarray(Image.open(assets.image("coffee.png")).convert("RGB").resize((200, 100)))
+    with Detector(spec, head="yolov8", backend="sim") as detect:
+        found = detect(photo)["detections"]
+    np.testing.assert_allclose([d["box"] for d in found], [b[0] for b in boxes], atol=0.01)

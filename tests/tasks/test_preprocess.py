@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from omdeploy.errors import UserError
 from omdeploy.runtime.base import TensorInfo
 from omdeploy.spec import PreprocessSpec
 from omdeploy.tasks.base import labels_from_metadata, preset
 from omdeploy.tasks.presets import DEFAULT_PRESET, PRESETS
-from omdeploy.tasks.preprocess import ImagePreprocessor, input_hw
+from omdeploy.tasks.preprocess import ImagePreprocessor, fit, input_hw
 
 NCHW = TensorInfo("x", (1, 3, 4, 6), np.dtype(np.float32), "NCHW")
 
@@ -71,8 +72,6 @@ def test_labels_from_model_metadata():
 def test_crop_mode_equals_resize_then_centre_crop(assets):
     from PIL import Image
 
-    from omdeploy.tasks.preprocess import fit
-
     photo = Image.open(assets.image("astronaut.png")).convert("RGB").resize((517, 389))
     out, geometry = fit(np.asarray(photo), 224, 224, PreprocessSpec(resize="crop", short_side=256))
     resized = np.asarray(photo.resize((340, 256), Image.BILINEAR))
@@ -81,3 +80,86 @@ def test_crop_mode_equals_resize_then_centre_crop(assets):
     assert (geometry.pad_x, geometry.pad_y) == (-58.0, -16.0)
     # the crop's top-left corner is (58, 16) in the resized image
     np.testing.assert_allclose(geometry.to_source(np.zeros(2)), [58 / 340 * 517, 16 / 256 * 389], rtol=1e-5)
+
+
+# ---- AIPP inputs: the pixels the application feeds, and AIPP's crop in the geometry --------------------
+
+def _photo(assets, name="coffee.png"):
+    from omdeploy.tasks.image import load_image
+
+    return load_image(assets.image(name))
+
+
+@pytest.mark.parametrize("pre, expected", [
+    (dict(color="bgr"), lambda rgb: rgb[..., ::-1]),                       # device_format defaults to color
+    (dict(color="rgb", device_format="bgr"), lambda rgb: rgb[..., ::-1]),
+    (dict(color="bgr", device_format="rgb"), lambda rgb: rgb),
+    (dict(color="gray", mean=[0.0], std=[1.0], device_format="rgb"), lambda rgb: rgb),  # AIPP makes the gray
+    (dict(color="rgb", device_format="xbgr"),
+     lambda rgb: np.concatenate([np.zeros(rgb.shape[:2] + (1,), np.uint8), rgb[..., ::-1]], axis=-1)),
+])
+def test_aipp_input_gets_the_device_format_pixels(assets, pre, expected):
+    channels = 4 if pre.get("device_format", "").startswith("x") else 3
+    info = TensorInfo("x", (1, 48, 64, channels), np.dtype(np.uint8), "NHWC")  # the .om's AIPP input
+    spec = PreprocessSpec(resize="letterbox", where="aipp", **pre)
+    photo = _photo(assets)
+    tensor, _ = ImagePreprocessor(info, spec)(photo)
+    fitted, _ = fit(photo, 48, 64, spec)
+    assert tensor.dtype == np.uint8 and np.array_equal(tensor[0], expected(fitted))
+
+
+def test_yuv_device_formats_are_refused_when_opened():
+    info = TensorInfo("x", (1, 72, 64, 1), np.dtype(np.uint8), "NHWC")
+    with pytest.raises(UserError, match="the AIPP takes nv12 pixels"):
+        ImagePreprocessor(info, PreprocessSpec(where="aipp", device_format="nv12"))
+
+
+def test_gray_device_format_feeds_pil_luma(assets):
+    from PIL import Image
+
+    info = TensorInfo("x", (1, 48, 64, 1), np.dtype(np.uint8), "NHWC")
+    spec = PreprocessSpec(color="gray", mean=[0.0], std=[1.0], resize="stretch", where="aipp")  # YUV400
+    photo = _photo(assets)
+    tensor, _ = ImagePreprocessor(info, spec)(photo)
+    resized = Image.fromarray(photo).resize((64, 48), Image.BILINEAR)
+    assert np.array_equal(tensor[0, ..., 0], np.asarray(resized.convert("L")))
+
+
+def test_host_gray_conversion_equals_pil_convert_l(assets):
+    from PIL import Image
+
+    photo = _photo(assets, "astronaut.png")
+    info = TensorInfo("x", (1, 1) + photo.shape[:2], np.dtype(np.float32), "NCHW")
+    tensor, _ = ImagePreprocessor(info, PreprocessSpec(color="gray", resize="none", mean=[0.0], std=[1.0]))(photo)
+    assert np.array_equal(tensor[0, 0], np.asarray(Image.fromarray(photo).convert("L"), np.float32))
+
+
+def test_host_path_of_an_aipp_spec_keeps_rgb_for_the_adapter(assets):
+    # onnxruntime runs the ONNX of an AIPP spec: the input is the float model input, its adapter swaps to BGR
+    spec = PreprocessSpec(color="bgr", resize="stretch", where="aipp")
+    tensor, _ = ImagePreprocessor(NCHW, spec)(_photo(assets))
+    assert tensor.shape == (1, 4, 6, 3)
+    fitted, _ = fit(_photo(assets), 4, 6, spec)
+    assert np.array_equal(tensor[0], fitted)
+
+
+@pytest.mark.needs_onnx
+def test_aipp_centre_crop_is_in_the_geometry(assets, tmp_path):
+    from omdeploy.runtime import Session
+    from omdeploy.spec import DeploySpec
+    from tests.runtime.tiny_models import scale_model
+
+    model = scale_model(tmp_path / "identity.onnx", shape=(1, 3, 64, 64), factor=1.0)
+    spec = DeploySpec.from_dict({"model": str(model), "inputs": [{"name": "x", "shape": [1, 3, 64, 64]}],
+                                 "precision_mode": "must_keep_origin_dtype",
+                                 "preprocess": {"where": "aipp", "resize": "none", "device_size": [80, 96]}})
+    photo = np.ascontiguousarray(_photo(assets)[100:180, 150:246])  # an 80x96 image, fed as is
+    with Session(spec, backend="sim") as session:
+        info = session.inputs[0]
+        assert info.shape == (1, 80, 96, 3)
+        tensor, geometry = ImagePreprocessor(info, spec.preprocess, spec)(photo)
+        seen = session.run({"x": tensor})["y"][0]  # what the network saw: AIPP's 64x64 centre crop
+    assert (geometry.pad_x, geometry.pad_y) == (-16.0, -8.0)
+    for x, y in [(0, 0), (63, 0), (10, 50), (63, 63)]:
+        sx, sy = geometry.to_source(np.array([x, y], np.float32))
+        assert np.array_equal(seen[:, y, x], photo[int(sy), int(sx)]), (x, y)

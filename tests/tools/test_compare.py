@@ -89,13 +89,35 @@ def test_output_metrics_on_known_numbers():
     swapped = [np.array([[4.0, 2.0, 1.0, 0.5]], np.float32), got[1]]
     assert cmp.output_metrics(ref, swapped, classifier=True)["top1"] == 0.5
     zero_ref = cmp.output_metrics([np.zeros(3, np.float32)], [np.ones(3, np.float32)], classifier=False)
-    assert zero_ref["rtol"] is None and zero_ref["top1"] is None  # no rtol passes; not a classifier
+    assert zero_ref["rtol"] == np.inf and zero_ref["top1"] is None  # no rtol passes; not a classifier
 
 
 def test_nonfinite_output_fails_whatever_the_thresholds():
     m = cmp.output_metrics([np.ones(4, np.float32)], [np.array([1, np.inf, 1, 1], np.float32)], classifier=False)
-    assert m["nonfinite"] == 1 and m["cosine"] is None
+    assert m["nonfinite"] == 1 and np.isnan(m["cosine"])
     assert not cmp.OutputReport("y", m, []).passed
+
+
+def test_rtol_threshold_fails_when_the_reference_has_zeros_the_target_does_not():
+    ref, got = [np.array([0.0, 1.0, 2.0], np.float32)], [np.array([0.5, 1.0, 2.0], np.float32)]
+    report = cmp.compare_outputs([{"y": ref[0]}], [{"y": got[0]}], [], [cmp.Threshold.parse("rtol<=0.01")])[0]
+    assert report.metrics["rtol"] == np.inf and report.metrics["max_rel"] == np.inf
+    assert not report.passed and [c["passed"] for c in report.checks if c["metric"] == "rtol"] == [False]
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))  # valid JSON: inf is the string "inf"
+    assert data["metrics"]["rtol"] == "inf" and data["metrics"]["max_rel"] == "inf"
+    assert [c["actual"] for c in data["checks"] if c["metric"] == "rtol"] == ["inf"]
+
+
+def test_nonfinite_reference_fails_the_default_cosine_and_is_counted():
+    ref, got = np.array([1.0, np.nan, 1.0, 1.0], np.float32), np.ones(4, np.float32)
+    report = cmp.compare_outputs([{"y": ref}], [{"y": got}], [], [])[0]
+    assert report.metrics["nonfinite"] == 1 and np.isnan(report.metrics["cosine"])
+    assert [c["passed"] for c in report.checks if c["metric"] == "cosine"] == [False]
+    assert not report.passed
+    both = cmp.output_metrics([ref], [np.array([np.inf, 1, 1, 1], np.float32)], classifier=False)
+    assert both["nonfinite"] == 2
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    assert data["metrics"]["cosine"] == "nan" and data["passed"] is False
 
 
 def test_random_samples_are_seeded_and_within_range():
@@ -359,3 +381,21 @@ def test_save_never_overwrites_a_model_or_an_input(cli, tmp_path):
     result = cli("compare", model, "{}@sim".format(model), "--random", "1", "--save", model)
     assert result.code == 2 and "--save {} would overwrite the input".format(model) in result.err
     assert model.read_bytes() == before
+
+
+@pytest.mark.needs_assets
+@pytest.mark.parametrize("pre, channels, max_abs", [
+    ({"color": "rgb", "device_format": "bgr"}, 3, 0),   # the ONNX side takes RGB, the simulated .om BGR
+    ({"color": "gray", "device_format": "rgb", "mean": [0.0], "std": [1.0]}, 1, 2),  # PIL luma vs AIPP's Q8
+])
+def test_each_side_of_an_aipp_spec_gets_the_pixels_it_takes(assets, tmp_path, pre, channels, max_abs):
+    from omdeploy.spec import DeploySpec
+    from tests.runtime.tiny_models import scale_model
+
+    model = scale_model(tmp_path / "identity.onnx", shape=(1, channels, 64, 64), factor=1.0)
+    spec = DeploySpec.from_dict({"model": str(model), "inputs": [{"name": "x", "shape": [1, channels, 64, 64]}],
+                                 "precision_mode": "must_keep_origin_dtype",
+                                 "preprocess": dict(pre, where="aipp", resize="stretch")}).save(tmp_path / "d.yaml")
+    report = cmp.compare_sides(str(spec), "{}@sim".format(spec), inputs=[assets.image("coffee.png")],
+                               thresholds=[cmp.Threshold.parse("max_abs<={}".format(max_abs))])
+    assert report.passed, report.to_dict()

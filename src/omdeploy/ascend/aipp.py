@@ -385,11 +385,13 @@ def _dtc(config: AippConfig, pixels: np.ndarray) -> np.ndarray:
 
 
 def emulate(config: AippConfig, image: np.ndarray, output_dtype: Union[str, np.dtype] = "float16",
-            model_hw: Optional[Tuple[int, int]] = None) -> np.ndarray:
+            model_hw: Optional[Tuple[int, int]] = None, channels: Optional[int] = None) -> np.ndarray:
     """What static AIPP hands the network for `image`: (C, H, W), or (N, C, H, W) for a batch.
 
     image: RGB888_U8 / XRGB8888_U8 as (H, W, C) uint8; YUV420SP_U8 as (H*3/2, W) NV12/NV21 planes;
     YUV400_U8 as (H, W). output_dtype float16 applies DTC (mean/min/var_reci); uint8 bypasses it.
+    channels: the model input's channel count; the network reads only its first channels of AIPP's output
+    (a 1-channel model gets channel 0, the luma of the GRAY matrices). None: every channel AIPP writes.
     """
     if config.aipp_mode != "static":
         raise UserError("emulate runs static AIPP; dynamic AIPP is configured at run time "
@@ -406,6 +408,12 @@ def emulate(config: AippConfig, image: np.ndarray, output_dtype: Union[str, np.d
     pixels = pixels[:, top:top + h, left:left + w]
     if config.csc_switch:
         pixels = _csc(config, pixels)
+    if channels is not None:
+        if channels > pixels.shape[-1]:
+            raise UserError("the AIPP config gives {} channel(s) ({}) but the model input takes {}".format(
+                pixels.shape[-1], config.input_format, channels),
+                hint="feed a format with the model's channels, or convert on the host")
+        pixels = pixels[..., :channels]
     dtype = np.dtype(output_dtype)
     if dtype == np.uint8:
         out = pixels.astype(np.uint8)
@@ -431,7 +439,7 @@ def device_input_shape(config: AippConfig, model_shape: Sequence[Any], layout: s
         h, w = model_hw
     fmt = config.input_format
     if fmt == "YUV420SP_U8":
-        return [model_shape[0], h * 3 // 2 if isinstance(h, int) else h, w, 1]
+        return [model_shape[0], h * 3 // 2 if isinstance(h, int) and h > 0 else h, w, 1]  # -1: a dynamic H stays -1
     return [model_shape[0], h, w, {"XRGB8888_U8": 4, "YUV400_U8": 1}.get(fmt or "", 3)]
 
 

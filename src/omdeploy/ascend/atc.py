@@ -13,6 +13,7 @@ from pathlib import Path, PurePath
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import UserError, did_you_mean, one_of
+from ..onnx.check_rules import NO_DYNAMIC_SHAPE_SOCS  # no ranges / bare -1 without gears on 310, 310B
 from ..spec import PRECISION_MODES, SOC_VERSIONS, DeploySpec
 
 Options = Dict[str, str]
@@ -28,7 +29,6 @@ OUTPUT_TYPES = ("FP32", "FP16", "UINT8", "INT8")
 GEAR_OPTIONS = ("dynamic_batch_size", "dynamic_image_size", "dynamic_dims")
 MIN_GEARS, MAX_GEARS = 2, 100
 MAX_BATCH = 2048
-NO_DYNAMIC_SHAPE_SOCS = re.compile(r"^Ascend310(B\d)?$")  # no ranges / bare -1 without gears on 310, 310B
 
 # every option convert knows, in the order build_argv writes them
 KNOWN_OPTIONS: Tuple[str, ...] = (
@@ -55,6 +55,13 @@ ALLOWED_VALUES: Dict[str, Tuple[str, ...]] = {
     "enable_small_channel": ("0", "1"),
     "log": ("debug", "info", "warning", "error", "null"),
 }
+
+# --precision_mode_v2 value -> the --precision_mode it equals (reference/cann.md section 1); the spec has one
+# precision field, `precision_mode`, which the simulator reads too. The hif8 modes (Atlas 350) have none.
+PRECISION_MODE_V2: Dict[str, str] = {"fp16": "force_fp16", "origin": "must_keep_origin_dtype",
+                                     "cube_fp16in_fp32out": "cube_fp16in_fp32out",
+                                     "mixed_float16": "allow_mix_precision_fp16",
+                                     "mixed_bfloat16": "allow_mix_precision_bf16"}
 
 VALUE_DOCS = {"soc_version": "'Ascend' + the Name column of `npu-smi info` on the box (310P3 -> Ascend310P3)"}
 
@@ -221,6 +228,9 @@ def _check_outputs(opts: Options) -> List[str]:
         elif value not in OUTPUT_TYPES:
             problems.append("--output_type: expected one of {}, got {!r}{}".format(
                 one_of(OUTPUT_TYPES), value, did_you_mean(value, OUTPUT_TYPES)))
+    if value is not None and ":" in value and not opts.get("out_nodes"):
+        problems.append("--output_type per node ('node:index:TYPE') needs --out_nodes (atc.out_nodes in a spec): "
+                        "ATC types the nodes --out_nodes names; or give one type for every output")
     nodes = [n for n in opts.get("out_nodes", "").split(";") if n]
     styles = {bool(re.search(r":\d+$", n)) for n in nodes}
     if len(styles) > 1:
@@ -372,6 +382,12 @@ def spec_to_options(spec: DeploySpec, output: Optional[str] = None, aipp_file: O
     if spec.precision_mode != "force_fp16":
         opts["precision_mode"] = spec.precision_mode
     for key, value in spec.atc.options.items():
+        if key == "precision_mode_v2":
+            mode = PRECISION_MODE_V2.get(str(value))
+            raise UserError("atc.options sets --precision_mode_v2={}: the spec's precision is `precision_mode`, "
+                            "which the simulator and the sidecar read too".format(value),
+                            hint="precision_mode: {}".format(mode) if mode else
+                            "set precision_mode (one of {})".format(one_of(PRECISION_MODES)))
         if key in opts:
             raise UserError("atc.options sets --{} which the spec already derives".format(key),
                             hint="set it through the spec's own field (see `omdeploy spec --schema`)")
@@ -434,7 +450,7 @@ def parse_atc(command: Union[str, Sequence[str]]) -> Options:
 
 _SPEC_MAPPED = ("model", "weight", "framework", "output", "soc_version", "input_format", "input_shape",
                 "dynamic_batch_size", "dynamic_image_size", "dynamic_dims", "input_fp16_nodes", "out_nodes",
-                "output_type", "insert_op_conf", "precision_mode")
+                "output_type", "insert_op_conf", "precision_mode", "precision_mode_v2")
 
 
 def _int_or_name(d: str) -> Union[int, str]:
@@ -465,6 +481,11 @@ def spec_from_options(opts: Options, base_dir: str = ".", source: str = "atc com
                                                        for g in gears]}
     if "precision_mode" in opts:
         data["precision_mode"] = opts["precision_mode"]
+    elif "precision_mode_v2" in opts:
+        if opts["precision_mode_v2"] not in PRECISION_MODE_V2:
+            raise UserError("{}: --precision_mode_v2={} has no --precision_mode equivalent for a spec".format(
+                source, opts["precision_mode_v2"]), hint="use one of {}".format(one_of(sorted(PRECISION_MODE_V2))))
+        data["precision_mode"] = PRECISION_MODE_V2[opts["precision_mode_v2"]]
     atc: Dict[str, object] = {"output": opts["output"]}
     if fmt:
         atc["input_format"] = fmt

@@ -292,8 +292,8 @@ def _plan_paths(spec: DeploySpec, out_dir: Path) -> Tuple[Path, Optional[Path]]:
     return om, None
 
 
-def _write_script(path: Path, spec: DeploySpec, om: Path, argv: List[str]) -> None:
-    path.write_text(_SCRIPT.format(model=spec.model_path, om=om, sidecar=Sidecar.path_for(om).name,
+def _write_script(path: Path, spec: DeploySpec, om: Path, argv: List[str], sidecar: Path) -> None:
+    path.write_text(_SCRIPT.format(model=spec.model_path, om=om, sidecar=sidecar.name,
                                    command=format_command(["atc"] + argv[1:])), encoding="utf-8")
     path.chmod(0o755)
 
@@ -315,14 +315,17 @@ def convert(spec: DeploySpec, out_dir: Optional[Path] = None, plan: bool = False
     argv = build_argv(spec, output=str(om.with_suffix("")), aipp_file=str(aipp_file) if aipp_file else None,
                       atc=str(install.atc) if install else "atc", absolute_paths=True)
     script = om.with_suffix(".atc.sh")
-    _write_script(script, spec, om, argv)
-    result = ConvertResult("planned" if plan else "no_atc", om, Sidecar.path_for(om), script, argv, aipp_file,
-                           atc=install)
+    # a plan next to a built .om keeps that .om's sidecar (its provenance): the plan's goes to <stem>.plan.json
+    sidecar = om.with_suffix(".plan.json") if install is None and om.is_file() else Sidecar.path_for(om)
+    _write_script(script, spec, om, argv, sidecar)
+    result = ConvertResult("planned" if plan else "no_atc", om, sidecar, script, argv, aipp_file, atc=install)
     if install is None:
+        kept = "; {} is the existing .om's, left as it was".format(Sidecar.path_for(om).name) \
+            if sidecar != Sidecar.path_for(om) else ""
         _write_sidecar(result, spec, built=False, version=spec.target.cann,
-                       note="plan only: no .om was produced; run {} where the CANN toolkit is installed".format(
+                       note=("plan only: no .om was produced; run {} where the CANN toolkit is installed".format(
                            script.name) if plan else "no atc found: no .om was produced; install the CANN toolkit "
-                                                     "and run {}".format(script.name))
+                                                     "and run {}".format(script.name)) + kept)
         return result
     _run(result, install, env)
     if result.status == "built":

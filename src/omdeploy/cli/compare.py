@@ -35,12 +35,11 @@ _ROWS = (("cosine", "cosine (worst sample)"), ("max_abs", "max abs error"), ("me
          ("max_rel", "max rel error"), ("rmse", "rmse"), ("atol", "atol needed (rtol=0)"),
          ("rtol", "rtol needed (atol=0)"), ("top1", "top-1 agreement"), ("top5", "top-5 agreement"),
          ("nonfinite", "inf/nan values"))
-_INFINITE_WHEN_NONE = ("max_rel", "rtol")
 
 
 def _cell(metric: str, value: Any) -> str:
-    if value is None:
-        return "inf" if metric in _INFINITE_WHEN_NONE else "-"
+    if value is None:  # not applicable (top-k of a non-classifier); inf and nan print as themselves
+        return "-"
     if isinstance(value, int):
         return str(value)
     return _FMT.get(metric, "{:.3g}").format(value)

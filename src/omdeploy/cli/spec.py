@@ -7,13 +7,12 @@ from typing import Optional
 import typer
 
 from ..errors import UserError, check_output_file
-from ..spec import DeploySpec, InputSpec, OutputSpec
+from ..spec import DeploySpec, InputSpec, OutputSpec, guess_layout
 from ._output import JsonOption, dumps, emit
 
 
 def spec_from_model(model: Path, soc: str, cann: str) -> DeploySpec:
     from ..onnx.inspect import summarize
-    from ..runtime.base import guess_layout
 
     summary = summarize(model)
     inputs = [InputSpec(t.name, [d if isinstance(d, int) else -1 for d in t.shape], t.dtype,

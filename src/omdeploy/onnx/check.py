@@ -15,8 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from .._optional import require
 from ..errors import UserError, did_you_mean
-from ..runtime.base import guess_layout
-from ..spec import SOC_VERSIONS, DeploySpec
+from ..spec import SOC_VERSIONS, DeploySpec, guess_layout
 from . import check_rules as rules
 from .inspect import ELEM_BYTES, TensorSummary, check_spec_inputs, iter_nodes, load_model, tensor_summary
 
@@ -225,13 +224,17 @@ def suggest_gears(tensor: TensorSummary) -> Dict[str, Any]:
         dims = [-1] + shape[1:]
         suggestion.update(mode="batch", gears=gears["batch"], atc='--input_shape="{}:{}" --dynamic_batch_size="{}"'
                           .format(tensor.name, _dims(dims), _dims(gears["batch"])))
-    elif image and set(dynamic) - {0} == {2, 3}:
-        # batch frozen to 1: ATC's gear options exclude each other, and dims gears cover H and W together
+    elif len(shape) == 4 and set(dynamic) - {0} == {2, 3}:
+        # batch frozen to 1: ATC's gear options exclude each other. H/W gears of an image are
+        # --dynamic_image_size (NCHW), which keeps AIPP possible (--dynamic_dims excludes --insert_op_conf);
+        # another 4-D input (a feature map, no AIPP) gets --dynamic_dims with ND, as the seed's decoder had
         dims = [1, shape[1], -1, -1]
         pairs = [[s, s] for s in gears["image"]]
-        suggestion.update(mode="dims", gears=pairs, align=gears["align"][0],
-                          atc='--input_shape="{}:{}" --input_format=ND --dynamic_dims="{}"'.format(
-                              tensor.name, _dims(dims), ";".join(_dims(p) for p in pairs)))
+        mode, options = ("image_size", "--input_format=NCHW --dynamic_image_size") if image else \
+            ("dims", "--input_format=ND --dynamic_dims")
+        suggestion.update(mode=mode, gears=pairs, align=gears["align"][0],
+                          atc='--input_shape="{}:{}" {}="{}"'.format(
+                              tensor.name, _dims(dims), options, ";".join(_dims(p) for p in pairs)))
     return suggestion
 
 
@@ -248,10 +251,14 @@ def rule_dynamic_dims(ctx: _Context) -> List[Finding]:
         if not axes or ctx.declared_shape(tensor.name) is not None:
             continue
         suggestion = suggest_gears(tensor)
+        refused = bool(rules.NO_DYNAMIC_SHAPE_SOCS.match(ctx.soc))  # only 310 / 310B take no true dynamic shape
         findings.append(Finding(
-            "dynamic-dims", "error",
-            "input '{}' [{}] is dynamic on axes {} and no gears are declared; ATC needs a static --input_shape or "
-            "gears".format(tensor.name, _dims(tensor.shape), ", ".join(str(a) for a, _ in axes)),
+            "dynamic-dims", "error" if refused else "warning",
+            "input '{}' [{}] is dynamic on axes {} and no gears are declared; {}".format(
+                tensor.name, _dims(tensor.shape), ", ".join(str(a) for a, _ in axes),
+                "ATC for {} takes no true dynamic shape: it needs a static --input_shape or gears".format(ctx.soc)
+                if refused else "ATC for {} builds a true dynamic shape (-1 or ranges in --input_shape), which gears "
+                                "or a static shape usually beat in speed and memory".format(ctx.soc)),
             "freeze it: `omdeploy sanitize MODEL --input-shape {}:{}`, or declare gears in the spec (dynamic: ...) "
             "and convert with {}".format(tensor.name, _dims(suggestion["freeze"]), suggestion["atc"]),
             details={"input": tensor.name, "axes": [a for a, _ in axes], "suggested": suggestion}))

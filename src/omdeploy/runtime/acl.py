@@ -106,15 +106,7 @@ def _warn_on_failure(ret: int, call: str) -> None:
         logger.warning("%s failed with ACL error %s during teardown", call, ret)
 
 
-def load_sidecar(path: Path) -> Optional[Sidecar]:
-    """The sidecar <model>.om.json, or None when absent or unreadable (said once: the model still runs)."""
-    if not path.is_file():
-        return None
-    try:
-        return Sidecar.load(path)
-    except UserError as exc:
-        warning_once(("sidecar", str(path)), "ignoring %s: %s", path, exc)
-        return None
+load_sidecar = Sidecar.load_if_valid
 
 
 # ---- the process-wide runtime --------------------------------------------------------------------
@@ -179,7 +171,7 @@ class _Runtime(OncePerProcess):
     def release(self, device: int) -> None:
         with self.lock:
             entry = self.contexts.get(device)
-            if entry is None:
+            if entry is None or self.acl is None:  # a shutdown() got here first and released everything
                 return
             entry[1] -= 1
             if entry[1] > 0:
@@ -443,9 +435,9 @@ class AclBackend(Backend):
 
     def _fetch(self, index: int, plan: _Plan) -> np.ndarray:
         acl, tensor = self._acl, self._outputs[index]
-        if plan.gear is None:
+        if plan.gear is None and not tensor.info.is_dynamic:
             dims = tensor.info.shape
-        else:
+        else:  # a gear, or a true dynamic-shape model (310P/910): the device says what it produced
             current, ret = acl.mdl.get_cur_output_dims(self._desc, index)
             check(ret, "acl.mdl.get_cur_output_dims({})".format(index))
             dims = tuple(current["dims"])

@@ -6,6 +6,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..spec import guess_layout  # noqa: F401  (re-exported: backends guess layouts of models without a spec)
+
 Dim = Union[int, str]  # an int, or a name for a dynamic dim ("?" when the model gives no name)
 
 
@@ -56,15 +58,3 @@ class Backend:
     def describe(self) -> Dict[str, object]:
         """Backend-specific facts for reports (providers, device, version)."""
         return {}
-
-
-def guess_layout(shape: Sequence[Dim]) -> str:
-    """NCHW / NHWC for image-like rank-4 tensors, ND otherwise (a spec's layout always wins)."""
-    if len(shape) != 4:
-        return "ND"
-    c_first, c_last = shape[1], shape[3]
-    if isinstance(c_first, int) and c_first in (1, 3, 4) and not (isinstance(c_last, int) and c_last in (1, 3, 4)):
-        return "NCHW"
-    if isinstance(c_last, int) and c_last in (1, 3, 4) and not (isinstance(c_first, int) and c_first in (1, 3, 4)):
-        return "NHWC"
-    return "ND"

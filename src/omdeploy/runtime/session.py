@@ -54,12 +54,11 @@ def _resolve(model: Union[str, os.PathLike, DeploySpec], spec: Union[None, str, 
     path = Path(model)
     if path.name.lower().endswith(".om.json"):  # a sidecar: run the model it describes
         path = path.with_name(path.name[:-len(".json")])
-    if path.suffix.lower() == ".om" and spec is None and Sidecar.path_for(path).is_file():
+    sidecar = Sidecar.load_if_valid(Sidecar.path_for(path)) if path.suffix.lower() == ".om" and spec is None \
+        else None
+    if sidecar is not None and sidecar.spec:
         # the sidecar carries the spec the .om was built from: its preprocessing applies on the box too
-        sidecar_spec = Sidecar.load(Sidecar.path_for(path)).spec
-        if sidecar_spec:
-            return path, DeploySpec.from_dict(sidecar_spec, source=str(Sidecar.path_for(path)),
-                                              base_dir=str(path.parent))
+        return path, DeploySpec.from_dict(sidecar.spec, source=str(Sidecar.path_for(path)), base_dir=str(path.parent))
     if path.suffix.lower() in SPEC_SUFFIXES:
         loaded = DeploySpec.load(path)
         return loaded.model_path, spec or loaded

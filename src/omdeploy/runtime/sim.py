@@ -154,6 +154,19 @@ def round_fp16(array: np.ndarray) -> np.ndarray:
     return np.clip(array, -_FP16_MAX, _FP16_MAX).astype(np.float16).astype(np.float32)
 
 
+# atc.options that change which ops run in float16 op by op (files read by ATC): the simulator cannot follow them
+UNSIMULATED_PRECISION_OPTIONS = ("keep_dtype", "modify_mixlist", "customize_dtypes")
+
+
+def refuse_unsimulated_precision(spec: DeploySpec) -> None:
+    """A spec whose atc.options tune precision per op is refused: the simulated numbers would not be the .om's."""
+    given = [k for k in UNSIMULATED_PRECISION_OPTIONS if k in spec.atc.options]
+    if given:
+        raise UserError("atc.options sets {}: the simulator cannot reproduce per-op precision files, so it would not "
+                        "simulate this .om".format(", ".join("--" + k for k in given)),
+                        hint="simulate without them (a copy of the spec), or compare the built .om on the box")
+
+
 def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
     """The graph as `mode` evaluates it: every float tensor a float16 op reads or writes is rounded to float16
     (Cast to float16 and back); the ops compute in float32 in between, which is the Cube's fp16-in,
@@ -440,6 +453,7 @@ class SimBackend(Backend):
         self._device_inputs = device_inputs(model, self.spec)
         check_dynamic_support(self.spec, self._device_inputs)
         names = intermediate_names(model) if layers else []
+        refuse_unsimulated_precision(self.spec)
         converted, self.precision = apply_precision(model, self.spec.precision_mode)
         self.layer_names = expose_intermediates(converted, names)
         self.inputs = [d.info for d in self._device_inputs]
@@ -507,7 +521,7 @@ class SimBackend(Backend):
             from ..ascend import aipp
 
             model_hw = _model_hw(item, value)
-            return aipp.emulate(item.aipp, value, "float16", model_hw).astype(item.model_dtype)
+            return aipp.emulate(item.aipp, value, "float16", model_hw, _model_channels(item)).astype(item.model_dtype)
         return value.astype(item.model_dtype, copy=False)
 
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
@@ -544,6 +558,12 @@ def _model_hw(item: DeviceInput, value: np.ndarray) -> Tuple[int, int]:
     if all(isinstance(d, int) for d in dims):
         return int(dims[0]), int(dims[1])
     return int(value.shape[1]), int(value.shape[2])
+
+
+def _model_channels(item: DeviceInput) -> Optional[int]:
+    """The network's channel count for this input (None when dynamic): a gray model reads AIPP's channel 0."""
+    c = item.model_shape[3 if item.model_layout == "NHWC" else 1] if len(item.model_shape) == 4 else None
+    return c if isinstance(c, int) and c > 0 else None
 
 
 def _cast_output(array: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -111,7 +111,7 @@ class ImageTask(Task):
               options: Dict[str, Any]) -> None:
         self.spec = load_spec(model, self.name, preset)
         self.session = open_session(self.spec, backend, **options)
-        self.preprocess = ImagePreprocessor(self.session.inputs[0], self.spec.preprocess)
+        self.preprocess = ImagePreprocessor(self.session.inputs[0], self.spec.preprocess, self.spec)
         self.labels = (list(labels) if labels is not None else self.spec.label_names()
                        or labels_from_metadata(model_metadata(self.session.path)))
 

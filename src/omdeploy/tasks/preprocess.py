@@ -5,8 +5,9 @@ spec, so both paths share one definition. The letterbox geometry is returned so 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -77,19 +78,72 @@ def input_hw(info: TensorInfo) -> Tuple[Optional[int], Optional[int]]:
     return tuple(d if isinstance(d, int) and d > 0 else None for d in dims)  # type: ignore[return-value]
 
 
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 (..., 3) -> (..., 1) luma, exactly PIL's convert("L"): ITU-R BT.601 weights in 16-bit fixed
+    point, rounded."""
+    rgb = image.astype(np.uint32)
+    luma = (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
+    return luma.astype(np.uint8)[..., np.newaxis]
+
+
+def feed_format(info: TensorInfo, pre: Optional[PreprocessSpec]) -> str:
+    """The pixels an image input takes: for the device's AIPP input (uint8, `where: aipp`) what the application
+    feeds the .om (`device_format`, default `color`); on the host RGB (the input adapter swaps to BGR), or gray
+    for a gray model."""
+    if pre is None:
+        return "rgb"
+    if pre.where == "aipp" and np.dtype(info.dtype) == np.uint8:
+        return pre.device_format or pre.color
+    return "gray" if pre.color == "gray" else "rgb"
+
+
+PIXEL_FORMATS = ("rgb", "bgr", "xrgb", "xbgr", "gray")  # what device_pixels makes from decoded images
+
+
+def check_pixel_format(pixel_format: str) -> str:
+    if pixel_format not in PIXEL_FORMATS:
+        raise UserError("the AIPP takes {} pixels; omdeploy makes {} from images".format(
+            pixel_format, ", ".join(f.upper() for f in PIXEL_FORMATS)),
+            hint="feed arrays already in {}, or set preprocess.device_format to one of those".format(pixel_format))
+    return pixel_format
+
+
+def device_pixels(image: np.ndarray, pixel_format: str) -> np.ndarray:
+    """Decoded RGB uint8 (..., 3) pixels as `pixel_format` (one of PIXEL_FORMATS) lays them out."""
+    check_pixel_format(pixel_format)
+    if pixel_format == "rgb":
+        return image
+    if pixel_format == "bgr":
+        return np.ascontiguousarray(image[..., ::-1])
+    if pixel_format == "gray":
+        return to_gray(image)
+    ordered = image if pixel_format == "xrgb" else image[..., ::-1]
+    return np.concatenate([np.zeros(image.shape[:-1] + (1,), np.uint8), ordered], axis=-1)
+
+
 class ImagePreprocessor:
     """Resize and normalise RGB uint8 images for one model input, as the spec says, in the caller's thread.
 
     When the model carries AIPP (`where: aipp`) normalisation is the model's job, as on the device: the resized
-    raw uint8 image goes in (NHWC). Otherwise the tensor comes out exactly as the model takes it, so the work
-    is done here (in the runner's worker threads) and not in the inference thread.
+    raw uint8 image goes in (NHWC), in the pixel format the application feeds (`device_format`), and with
+    `spec` the geometry includes AIPP's centre crop. Otherwise the tensor comes out exactly as the model takes
+    it, so the work is done here (in the runner's worker threads) and not in the inference thread.
     """
 
-    def __init__(self, info: TensorInfo, pre: PreprocessSpec):
+    def __init__(self, info: TensorInfo, pre: PreprocessSpec, spec: Any = None):
         self.info = info
         self.pre = pre
         self.size = input_hw(info)
         self._adapter = InputAdapter(info, pre)
+        self._format = check_pixel_format(feed_format(info, pre))  # refused when opened, not per image
+        self._crop = (0, 0)  # (top, left) AIPP crops from the image fed, before the model sees it
+        if spec is not None and pre.where == "aipp" and np.dtype(info.dtype) == np.uint8:
+            from ..ascend.aipp import aipp_from_spec, aipp_inputs
+
+            if info.name in aipp_inputs(spec):
+                config = aipp_from_spec(spec, info.name)
+                if config.crop:
+                    self._crop = (config.load_start_pos_h, config.load_start_pos_w)
 
     def __call__(self, image: np.ndarray, size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, Geometry]:
         height, width = size or self.size
@@ -98,12 +152,12 @@ class ImagePreprocessor:
                 raise UserError("input '{}' has a dynamic size {}; resize mode {!r} needs a fixed one".format(
                     self.info.name, self.info.shape_str(), self.pre.resize), hint="set the input shape in the spec")
             height, width = image.shape[:2]
-        if self.pre.color == "gray" and image.ndim == 3:
-            image = np.asarray(image.astype(np.float32) @ _GRAY_WEIGHTS, dtype=np.uint8)[..., np.newaxis]
         fitted, geometry = fit(image, height, width, self.pre)
+        if fitted.ndim == 3 and fitted.shape[-1] == 3:
+            fitted = device_pixels(fitted, self._format)
         if self.pre.where == "aipp":
+            if self._crop != (0, 0):
+                geometry = dataclasses.replace(geometry, pad_x=geometry.pad_x - self._crop[1],
+                                               pad_y=geometry.pad_y - self._crop[0])
             return np.ascontiguousarray(fitted[np.newaxis]), geometry
         return self._adapter(fitted), geometry
-
-
-_GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601 luma, as PIL's convert("L")

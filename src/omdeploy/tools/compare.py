@@ -86,7 +86,9 @@ class Threshold:
 
     def check(self, actual: Optional[float]) -> Optional[bool]:
         if actual is None:
-            return None  # not applicable (e.g. top-1 of a non-classifier)
+            return None  # not applicable: top-1/top-5 of a non-classifier
+        if np.isnan(actual):
+            return False  # no value (cosine of non-finite outputs) passes nothing
         return bool(actual >= self.value) if self.op == ">=" else bool(actual <= self.value)
 
     def __str__(self) -> str:
@@ -133,7 +135,7 @@ def output_metrics(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray], class
         if ref.shape != got.shape:
             raise UserError("output shapes differ: reference {} vs target {}".format(ref.shape, got.shape))
         r, g = ref.astype(np.float64).ravel(), got.astype(np.float64).ravel()
-        nonfinite += int(np.size(g) - np.count_nonzero(np.isfinite(g)))
+        nonfinite += int(2 * np.size(g) - np.count_nonzero(np.isfinite(g)) - np.count_nonzero(np.isfinite(r)))
         cosines.append(_cosine(r, g))
         diffs.append(np.abs(r - g))
         ref_abs.append(np.abs(r))
@@ -152,9 +154,20 @@ def output_metrics(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray], class
             np.concatenate([g.reshape(-1, g.shape[-1]) for g in gots])
         metrics["top1"] = _top_agreement(ref_all, got_all, 1)
         metrics["top5"] = _top_agreement(ref_all, got_all, 5)
-    # None: not applicable (top-k of a non-classifier), or no finite value (rtol when the reference has zeros
-    # where the target does not; cosine of non-finite output)
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
+    # None only for top-k of a non-classifier (not applicable); rtol/max_rel stay inf when the reference has
+    # zeros where the target does not, cosine stays nan for non-finite values: both fail their thresholds
+    return metrics
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no inf/nan: a non-finite float becomes the string "inf", "-inf" or "nan" (docs/simulate.md)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
 
 
 # ---- report ------------------------------------------------------------------------------------------
@@ -170,7 +183,8 @@ class OutputReport:
         return self.metrics.get("nonfinite", 0) == 0 and all(c["passed"] is not False for c in self.checks)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "metrics": self.metrics, "checks": self.checks}
+        return {"name": self.name, "passed": self.passed, "metrics": json_safe(self.metrics),
+                "checks": json_safe(self.checks)}
 
 
 @dataclass
@@ -189,7 +203,7 @@ class Report:
     def to_dict(self) -> Dict[str, Any]:
         return {"ref": self.ref, "target": self.target, "passed": self.passed, "samples": list(self.samples),
                 "target_info": self.target_info, "outputs": [o.to_dict() for o in self.outputs],
-                "layers": self.layers}
+                "layers": json_safe(self.layers)}
 
 
 def is_classifier(info: TensorInfo, sessions: Sequence[Optional[Session]]) -> bool:
@@ -370,17 +384,25 @@ def load_golden(path: Path) -> Golden:
 
 # ---- running -----------------------------------------------------------------------------------------
 
-def device_pixels(session: Session) -> Callable[[np.ndarray], np.ndarray]:
-    """How decoded RGB images become the pixels the application feeds this side: the spec's AIPP
-    device_format (the app's contract with the .om); RGB everywhere else."""
+def device_pixels(session: Session) -> Callable[[str, np.ndarray], np.ndarray]:
+    """How a decoded RGB image for input `name` becomes the pixels this side takes, as `omdeploy run` feeds
+    them (tasks.preprocess.feed_format): the spec's AIPP device_format for the device's AIPP input (the app's
+    contract with the .om); RGB everywhere else, or gray for a gray model."""
+    from ..tasks.preprocess import device_pixels as convert, feed_format
+
     pre = session.spec.preprocess if session.spec is not None else None
-    device_format = (pre.device_format or pre.color) if pre is not None and pre.where == "aipp" else "rgb"
-    if device_format == "rgb":
-        return lambda image: image
-    if device_format == "bgr":
-        return lambda image: np.ascontiguousarray(image[..., ::-1])
-    raise UserError("{}: the AIPP takes {} pixels; compare makes RGB or BGR from images".format(
-        session.path, device_format), hint="give .npy/.npz inputs already in {}".format(device_format))
+    formats = {i.name: feed_format(i, pre) for i in session.inputs}
+
+    def to_device(name: str, image: np.ndarray) -> np.ndarray:
+        if image.ndim < 3 or image.shape[-1] != 3:
+            return image
+        try:
+            return convert(image, formats.get(name, "rgb"))
+        except UserError as exc:
+            raise UserError("{}: {}".format(session.path, exc), hint="give .npy/.npz inputs already in {}".format(
+                formats.get(name))) from None
+
+    return to_device
 
 
 def run_all(session: Session, samples: Sequence[Tuple[str, Sample]], progress: Optional[Progress] = None
@@ -389,7 +411,7 @@ def run_all(session: Session, samples: Sequence[Tuple[str, Sample]], progress: O
     to_device = device_pixels(session)
     for k, (name, sample) in enumerate(samples):
         if Path(name).suffix.lower() in IMAGE_SUFFIXES:
-            sample = {n: to_device(a) for n, a in sample.items()}
+            sample = {n: to_device(n, a) for n, a in sample.items()}
         outputs.append(session.run(sample))
         if progress is not None:
             progress(k + 1, len(samples))
@@ -504,8 +526,9 @@ def compare_layers(model_path: Path, ref_spec: Optional[DeploySpec], target_spec
             if name not in ref_out or name not in sim_out or ref_out[name].shape != sim_out[name].shape:
                 continue
             metrics = output_metrics([ref_out[name]], [sim_out[name]], classifier=False)
+            cosine = None if np.isnan(metrics["cosine"]) else metrics["cosine"]  # None: non-finite values
             rows.append({"tensor": name, "op_type": producers[name].op_type, "node": producers[name].name,
-                         "cosine": metrics["cosine"], "max_abs": metrics["max_abs"],
+                         "cosine": cosine, "max_abs": metrics["max_abs"],
                          "max_rel": metrics["max_rel"], "nonfinite": metrics["nonfinite"]})
     jump = next((r for r in rows if r["nonfinite"] or r["cosine"] is None or r["cosine"] < cosine_min), None)
     return {"cosine_min": cosine_min, "tensors": len(rows), "first_jump": jump, "rows": rows}
