@@ -19,7 +19,8 @@ def run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_core_modules_import_with_numpy_only():
-    r = run("import omdeploy, omdeploy.spec, omdeploy.runtime, omdeploy.runtime.session, omdeploy.errors\n"
+    r = run("import omdeploy, omdeploy.spec, omdeploy.images, omdeploy.runtime, omdeploy.runtime.session, "
+            "omdeploy.errors\n"
             "from omdeploy import Session, DeploySpec\n"
             "print('ok')")
     assert r.returncode == 0, r.stderr

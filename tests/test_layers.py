@@ -11,12 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "omdeploy"
 RANK = {"cli": 7, "demo": 7, "tools": 6, "tasks": 5, "zoo": 5, "runtime": 4, "ascend": 3, "onnx": 2}
 # the package's own lazy facade (omdeploy.Session, omdeploy.export) sits above everything by design
 FACADE = "omdeploy"
-KNOWN_EXCEPTIONS = {
-    # onnx/verify decodes and resizes real images for export/sanitize verification with the tasks' helpers;
-    # they belong one layer down (follow-up noted in the closing note)
-    ("omdeploy.onnx.verify", "omdeploy.tasks.image"),
-    ("omdeploy.onnx.verify", "omdeploy.tasks.preprocess"),
-}
+KNOWN_EXCEPTIONS = set()  # (module, imported) pairs allowed to point upwards: none
 
 
 def rank(module: str) -> int:

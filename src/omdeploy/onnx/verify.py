@@ -28,7 +28,7 @@ def check_verify_options(atol: float, rtol: float, images: Sequence[Union[str, o
         if not value >= 0:
             raise UserError("{}: expected a tolerance >= 0, got {:g}".format(option, value))
     if images:
-        from ..tasks.image import load_image
+        from ..images import load_image
 
         for image in images:
             load_image(image)
@@ -128,8 +128,8 @@ def random_feed(shape: Sequence[int], dtype: np.dtype, rng: np.random.Generator)
 def image_feed(path: Union[str, os.PathLike], shape: Sequence[int], pre: Optional[PreprocessSpec] = None
                ) -> np.ndarray:
     """A real photo as an NCHW float32 tensor of `shape`: resized as `pre` says, colour order, (x - mean) / std."""
-    from ..tasks.image import load_image
-    from ..tasks.preprocess import fit
+    from ..images import load_image
+    from ..images import fit
 
     pre = pre or IMAGENET
     if len(shape) != 4 or shape[1] not in (1, 3):
