@@ -408,3 +408,13 @@ def test_a_dynamic_height_stays_dynamic_in_the_yuv420sp_device_shape():
     config = AippConfig(aipp_mode="static", input_format="YUV420SP_U8")
     assert device_input_shape(config, [1, 3, -1, -1]) == [1, -1, -1, 1]
     assert device_input_shape(config, [1, 3, 640, 480]) == [1, 960, 480, 1]
+
+
+def test_configs_map_to_inputs_by_rank_and_a_rank_past_the_inputs_is_an_error():
+    from omdeploy.ascend.aipp import AippConfig, configs_by_input
+    from omdeploy.errors import UserError
+
+    first, second = AippConfig(aipp_mode="static"), AippConfig(aipp_mode="static", related_input_rank=1)
+    assert configs_by_input([first, second], ["image", "mask"]) == {"image": first, "mask": second}
+    with pytest.raises(UserError, match="related_input_rank 1 but the model has 1 input"):
+        configs_by_input([second], ["image"], "aipp.cfg")

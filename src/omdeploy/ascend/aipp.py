@@ -9,7 +9,9 @@ sees. Field ranges and defaults are the FIELDS table below; the cross-field rule
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -293,6 +295,29 @@ def parse_aipp(text: str, source: str = "aipp config") -> List[AippConfig]:
     if len(set(ranks)) != len(ranks):
         raise UserError("{}: two aipp_op blocks have the same related_input_rank {}".format(source, ranks))
     return configs
+
+
+def read_aipp_file(path: Union[str, "os.PathLike[str]"], option: str = "atc.insert_op_conf") -> List[AippConfig]:
+    """parse_aipp of a file, with a one-line error naming `option` when it cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError("{} {} cannot be read: {}".format(option, path, getattr(exc, "strerror", None) or exc)) \
+            from None
+    return parse_aipp(text, str(path))
+
+
+def configs_by_input(configs: Sequence[AippConfig], input_names: Sequence[str],
+                     source: str = "aipp config") -> Dict[str, AippConfig]:
+    """input name -> its AIPP config, by related_input_rank over the model's inputs in order (as ATC maps it);
+    a rank past the last input is an error, not a block silently dropped."""
+    out = {}
+    for config in configs:
+        if config.related_input_rank >= len(input_names):
+            raise UserError("{}: related_input_rank {} but the model has {} input(s): {}".format(
+                source, config.related_input_rank, len(input_names), one_of(input_names)))
+        out[input_names[config.related_input_rank]] = config
+    return out
 
 
 def _format_value(value: Any) -> str:

@@ -244,14 +244,17 @@ def _check_fp16_with_aipp(opts: Options) -> List[str]:
     conf, fp16 = opts.get("insert_op_conf"), opts.get("input_fp16_nodes")
     if not conf or not fp16:
         return []
+    from .aipp import AippConfig, configs_by_input, read_aipp_file
+
     names = [name for name, _ in _parse_input_shape(opts.get("input_shape", ""))]
     try:
-        from .aipp import parse_aipp
-
-        ranks = [c.related_input_rank for c in parse_aipp(Path(conf).read_text(encoding="utf-8"), conf)]
-    except (OSError, UserError):
-        ranks = [0]  # the file is not readable here: AIPP's default input is the first
-    aipp_names = {names[r] for r in ranks if r < len(names)}
+        configs = read_aipp_file(conf, "--insert_op_conf")
+    except UserError:
+        configs = [AippConfig(aipp_mode="static")]  # not readable here: AIPP's default input is the first
+    try:
+        aipp_names = set(configs_by_input(configs, names, conf)) if names else set()
+    except UserError as exc:
+        return [str(exc)]
     clash = [n for n in fp16.split(";") if n in aipp_names]
     if clash:
         return ["--input_fp16_nodes and --insert_op_conf on the same input {}: AIPP feeds it uint8 and writes "

@@ -25,7 +25,8 @@ from ..errors import UserError
 from ..log import logger
 from ..spec import DeploySpec, FileRef, InputSpec, Sidecar
 from . import setenv
-from .aipp import aipp_from_spec, aipp_inputs, aipp_text_for_spec, device_input_shape, parse_aipp
+from .aipp import (aipp_from_spec, aipp_inputs, aipp_text_for_spec, configs_by_input, device_input_shape,
+                   read_aipp_file)
 from .atc import build_argv, format_command, output_stem
 
 # where atc sits under an install root (reference section 6)
@@ -242,13 +243,7 @@ def _aipp_by_input(spec: DeploySpec) -> Dict[str, Any]:
     """input name -> AippConfig, from preprocess.where: aipp or from the spec's own atc.insert_op_conf."""
     if spec.atc.insert_op_conf:
         path = Path(spec.base_dir) / spec.atc.insert_op_conf
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UserError("atc.insert_op_conf {} cannot be read: {}".format(path, exc.strerror)) from None
-        names = [i.name for i in spec.inputs]
-        return {names[c.related_input_rank]: c for c in parse_aipp(text, str(path))
-                if c.related_input_rank < len(names)}
+        return configs_by_input(read_aipp_file(path), [i.name for i in spec.inputs], str(path))
     return {name: aipp_from_spec(spec, name) for name in aipp_inputs(spec)}
 
 

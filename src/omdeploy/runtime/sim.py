@@ -273,17 +273,7 @@ def aipp_configs(spec: DeploySpec, input_names: Sequence[str]) -> Dict[str, Any]
     if not conf:
         return {name: aipp.aipp_from_spec(spec, name) for name in aipp.aipp_inputs(spec)}
     path = Path(spec.base_dir) / conf
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError("atc.insert_op_conf {} cannot be read: {}".format(path, exc.strerror)) from None
-    configs = {}
-    for config in aipp.parse_aipp(text, source=str(path)):
-        if config.related_input_rank >= len(input_names):
-            raise UserError("{}: related_input_rank {} but the model has {} input(s): {}".format(
-                path, config.related_input_rank, len(input_names), one_of(input_names)))
-        configs[input_names[config.related_input_rank]] = config
-    return configs
+    return aipp.configs_by_input(aipp.read_aipp_file(path), input_names, str(path))
 
 
 def device_inputs(model: Any, spec: DeploySpec) -> List[DeviceInput]:
