@@ -319,6 +319,7 @@ def test_cli_user_errors_are_one_line(cli, tmp_path, args, message):
     (["--range", "nosuch:0,1"], "--range nosuch: the model has no input named 'nosuch'; its inputs are: x"),
     (["--shape", "y:1,3,8,8"], "--shape y: the model has no input named 'y'"),
     (["--shape", "x:1,3"], "--shape x: expected 4 dims like [N, 3, 8, 8], got 1,3"),
+    (["--shape", "x:1.5,3,8,8"], "--shape 'x:1.5,3,8,8': expected NAME:1,3,640,640"),
     (["-t", "nosuch:cosine>=0.9"], "--threshold nosuch: the model has no output named 'nosuch'; its outputs are: y"),
     (["--save", "."], "--save . is a folder"),
     (["--layer-cosine", "2"], "--layer-cosine: expected a cosine between -1 and 1, got 2"),

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from .._json import json_default
+from ..errors import UserError
 
 EXIT_OK = 0
 EXIT_FAILURE_FOUND = 1  # the command worked and found a problem (check errors, compare mismatch, bad inputs)
@@ -59,3 +60,39 @@ def human_count(n: float) -> str:
         if abs(n) >= size:
             return "{:.2f}{}".format(n / size, unit)
     return str(int(n))
+
+
+def parse_named(values: List[str], what: str, example: str, cast: Callable[[str], Any] = float) -> Dict[str, List[Any]]:
+    """['x:1,3,8,8', ...] -> {'x': [1, 3, 8, 8]} for options given as NAME:V1,V2,... (each name once)."""
+    parsed = {}
+    for text in values:
+        name, sep, rest = text.partition(":")
+        try:
+            numbers = [cast(v) for v in rest.split(",")] if sep else []
+        except ValueError:
+            numbers = []
+        if not numbers:
+            raise UserError("{} {!r}: expected NAME:{}".format(what, text, example))
+        if name in parsed and parsed[name] != numbers:
+            raise UserError("{} {}: given twice ({} and {})".format(what, name, ",".join(
+                "{:g}".format(v) for v in parsed[name]), ",".join("{:g}".format(v) for v in numbers)),
+                hint="give each input once")
+        parsed[name] = numbers
+    return parsed
+
+
+def progress_tracker(enabled: bool):
+    """(bar, tracker): a rich progress bar on stderr (None without a terminal or when disabled) and
+    tracker(label) -> update(done, total) for one of its tasks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    if not enabled or not live_display():
+        return None, lambda label: (lambda done, total: None)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console,
+                   transient=True)
+
+    def tracker(label: str):
+        task = bar.add_task(label, total=None)
+        return lambda done, total: bar.update(task, completed=done, total=total)
+
+    return bar, tracker

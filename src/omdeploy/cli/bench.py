@@ -9,8 +9,7 @@ import typer
 
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..spec import DeploySpec
-from ._output import JsonOption, dumps, emit, table
-from .compare import _parse_named, _progress
+from ._output import JsonOption, dumps, emit, parse_named, progress_tracker, table
 
 _ROWS = (  # (label, how to read it from a result); one column per backend, so backends sit side by side
     ("status", lambda r: "ok" if r.ok else "failed"),
@@ -94,8 +93,8 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             check_output_file(report, "--report", model)
         names = _backends(backend)
-        shape_map = {k: [int(v) for v in vals] for k, vals in _parse_named(shapes, "--shape", "1,3,640,640").items()}
-        bar, tracker = _progress(not as_json)
+        shape_map = parse_named(shapes, "--shape", "1,3,640,640", int)
+        bar, tracker = progress_tracker(not as_json)
         with ExitStack() as stack:
             if bar is not None:
                 stack.enter_context(bar)

@@ -8,27 +8,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import typer
 
 from ..errors import UserError
-from ._output import JsonOption, emit, err_console, human_bytes, live_display, table
+from ._output import JsonOption, emit, human_bytes, parse_named, progress_tracker, table
 
 _FMT = {"cosine": "{:.6f}", "top1": "{:.3f}", "top5": "{:.3f}"}
-
-
-def _parse_named(values: List[str], what: str, example: str) -> Dict[str, List[float]]:
-    parsed = {}
-    for text in values:
-        name, sep, rest = text.partition(":")
-        try:
-            numbers = [float(v) for v in rest.split(",")] if sep else []
-        except ValueError:
-            numbers = []
-        if not numbers:
-            raise UserError("{} {!r}: expected NAME:{}".format(what, text, example))
-        if name in parsed and parsed[name] != numbers:
-            raise UserError("{} {}: given twice ({} and {})".format(what, name, ",".join(
-                "{:g}".format(v) for v in parsed[name]), ",".join("{:g}".format(v) for v in numbers)),
-                hint="give each input once")
-        parsed[name] = numbers
-    return parsed
 
 
 _ROWS = (("cosine", "cosine (worst sample)"), ("max_abs", "max abs error"), ("mean_abs", "mean abs error"),
@@ -86,22 +68,6 @@ def _render_layers(layers: Dict[str, Any], console: Any) -> None:
             markup=False, style="bold red")
 
 
-def _progress(enabled: bool):
-    """A rich progress bar on stderr, or nothing."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    if not enabled or not live_display():
-        return None, lambda label: (lambda done, total: None)
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console,
-                   transient=True)
-
-    def tracker(label: str):
-        task = bar.add_task(label, total=None)
-        return lambda done, total: bar.update(task, completed=done, total=total)
-
-    return bar, tracker
-
-
 def register(app: typer.Typer) -> None:
     @app.command("compare")
     def compare_cmd(
@@ -155,16 +121,16 @@ def register(app: typer.Typer) -> None:
             if value < 0:
                 raise UserError("{}: expected a number >= 0, got {}".format(option, value))
         parsed = [cmp.Threshold.parse(t) for t in thresholds]
-        shape_map = {k: [int(v) for v in vals] for k, vals in _parse_named(shapes, "--shape", "1,3,640,640").items()}
+        shape_map = parse_named(shapes, "--shape", "1,3,640,640", int)
         range_map: Dict[str, Tuple[float, float]] = {}
-        for k, vals in _parse_named(ranges, "--range", "LOW,HIGH").items():
+        for k, vals in parse_named(ranges, "--range", "LOW,HIGH").items():
             if len(vals) != 2:
                 raise UserError("--range {}: expected LOW,HIGH, got {} values".format(k, len(vals)))
             if not vals[0] <= vals[1]:
                 raise UserError("--range {}: expected LOW <= HIGH, got {:g},{:g}".format(k, vals[0], vals[1]))
             range_map[k] = (vals[0], vals[1])
         spec = DeploySpec.load(spec_path) if spec_path else None
-        bar, tracker = _progress(not as_json)
+        bar, tracker = progress_tracker(not as_json)
         with ExitStack() as stack:
             if bar is not None:
                 stack.enter_context(bar)

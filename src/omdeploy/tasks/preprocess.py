@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import UserError
 from ..runtime.adapt import InputAdapter
 from ..runtime.base import TensorInfo
-from ..images import Geometry, fit, resize  # noqa: F401  (re-exported: tasks map results back)
+from ..images import Geometry, fit  # noqa: F401  (Geometry re-exported: tasks map results back with it)
 from ..spec import PreprocessSpec
 
 
