@@ -26,6 +26,7 @@ from ..log import info_once
 from ..spec import PreprocessSpec
 from .check_rules import opset_range
 from .inspect import summarize
+from .irversion import lowest_ir_version, stamp_lowest_ir_version
 from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, check_verify_options, image_feed,
                      random_feed, run_onnx)
 
@@ -180,6 +181,9 @@ def _finish(path: Path, output_shapes: Optional[List[tuple]]) -> None:
     data_files = {e.value for t in onnx.load(str(path), load_external_data=False).graph.initializer
                   for e in t.external_data if e.key == "location"}
     changed = bool(data_files)
+    if model.ir_version != lowest_ir_version(model):  # loadable by the box's older onnxruntime
+        stamp_lowest_ir_version(model)
+        changed = True
     if output_shapes is not None:
         for output, shape in zip(model.graph.output, output_shapes):
             dims = output.type.tensor_type.shape.dim

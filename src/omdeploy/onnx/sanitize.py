@@ -18,13 +18,13 @@ from .._optional import require
 from ..errors import ToolchainError, UserError, check_output_file, did_you_mean, one_of
 from ..spec import PreprocessSpec
 from .inspect import load_model, summarize
+from .irversion import IR_INITIALIZERS_OUTSIDE_INPUTS, stamp_lowest_ir_version
 from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, check_verify_options, image_feed,
                      random_feed, run_onnx)
 
 PathLike = Union[str, os.PathLike]
 # stand-ins for dims still dynamic after sanitizing, used only to build verification inputs
 VERIFY_BATCH, VERIFY_DIM = 1, 64
-IR_INITIALIZERS_OUTSIDE_INPUTS = 4
 _NP_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64, 9: np.bool_,
              10: np.float16, 11: np.float64}
 
@@ -201,6 +201,7 @@ def sanitize(model: PathLike, out: PathLike, input_shapes: Optional[Dict[str, Li
     dropped = drop_unused_opset_imports(work)
     if dropped:
         steps.append("dropped unused opset domains " + ", ".join(dropped))
+    stamp_lowest_ir_version(work)  # loadable by the box's older onnxruntime
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(work, str(out))
     check_valid(out, "the sanitized model")
