@@ -32,3 +32,11 @@ if [ -n "$PY38" ]; then
 else
   echo "== core suite skipped: no Python 3.8 interpreter on this machine =="
 fi
+
+# 3. the box-side suite on aarch64 under qemu, with the box's Python and numpy (docs/arm64.md). Under CI it always
+#    runs and fails when emulation cannot be set up; elsewhere OMDEPLOY_ARM64=0 leaves it out.
+if [ "${CI:-}" = true ] || [ "${OMDEPLOY_ARM64:-1}" != 0 ]; then
+  scripts/arm64.sh "$@"
+else
+  echo "== box-side aarch64 suite left out (OMDEPLOY_ARM64=0) =="
+fi
