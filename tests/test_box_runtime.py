@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,26 @@ def test_export_stamps_an_ir_version_the_oldest_box_onnxruntime_loads(tmp_path):
     out = ort.InferenceSession(str(tmp_path / "ts.onnx"), providers=["CPUExecutionProvider"]).run(
         None, {model.graph.input[0].name: np.ones((1, 3, 8, 8), np.float32)})
     assert out[0].shape == (1, 4, 6, 6)
+
+
+def test_run_then_resume_on_the_box_sized_model(cli, tmp_path):
+    """Run and --resume at a size emulation can afford: the second run does only the inputs added since."""
+    from PIL import Image
+
+    model = _tiny_classifier(tmp_path / "tiny.onnx")
+    photos = tmp_path / "in"
+    photos.mkdir()
+    colours = {"red": (250, 10, 10), "green": (10, 250, 10), "blue": (10, 10, 250)}
+    for name, rgb in colours.items():
+        Image.new("RGB", (24, 20), rgb).save(photos / (name + ".png"))
+    out = tmp_path / "out"
+    first = cli("run", model, photos, "--task", "classify", "--out", out, "--json")
+    assert first.code == 0, first.err
+    Image.new("RGB", (24, 20), (10, 10, 250)).save(photos / "blue2.png")
+    second = cli("run", model, photos, "--task", "classify", "--out", out, "--resume", "--json")
+    assert second.code == 0, second.err
+    summary = json.loads(second.out)["summary"]
+    assert summary["skipped"] == 3 and summary["processed"] == 1
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    labels = {Path(r["input"]).stem: r["result"]["top"][0]["label"] for r in lines if "input" in r}
+    assert labels == {"red": "red", "green": "green", "blue": "blue", "blue2": "blue"}
