@@ -24,6 +24,23 @@ def spec_from_model(model: Path, soc: str, cann: str) -> DeploySpec:
     return spec
 
 
+def refuse_invalid(spec: DeploySpec, source: str) -> None:
+    """Exit 2 listing every problem: the rules convert applies against the model, then ATC's option rules."""
+    from ..ascend.atc import build_argv
+    from ..onnx.spec_rules import spec_problems
+
+    problems = spec_problems(spec)
+    if not problems:
+        try:
+            build_argv(spec, absolute_paths=True)
+        except UserError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserError("{}: {} problem(s): {}".format(source, len(problems), "; ".join(problems)),
+                        hint="fix the spec (omdeploy spec --schema lists the keys; omdeploy inspect MODEL shows "
+                             "the model's inputs and outputs)")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("spec")
     def spec_cmd(
@@ -57,6 +74,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("{} is an ONNX model; expected a spec (.yaml/.json) to validate".format(path),
                             hint="start a spec from it: omdeploy spec --init {}".format(path))
         spec = DeploySpec.load(path)
+        refuse_invalid(spec, str(path))
         data = spec.to_dict()
         emit({"valid": True, "spec": data}, as_json,
              lambda c: (c.print("{}: valid".format(path), markup=False), c.print(dumps(data), markup=False)))
