@@ -17,7 +17,10 @@ from .._optional import require
 from ..errors import UserError, did_you_mean
 from ..spec import SOC_VERSIONS, DeploySpec, guess_layout
 from . import check_rules as rules
-from .inspect import ELEM_BYTES, TensorSummary, check_spec_inputs, iter_nodes, load_model, tensor_summary
+from . import validity
+from .inspect import TensorSummary, iter_nodes, load_model, tensor_summary
+from .memory import MIB, peak_memory
+from .spec_rules import STATIC_MODEL_SOURCE, spec_problems
 
 MAX_NODES_LISTED = 10
 _INT64, _DOUBLE = 7, 11
@@ -31,6 +34,7 @@ class Finding:
     fix: str
     nodes: List[str] = field(default_factory=list)
     details: Dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # where the rule comes from (a Huawei doc page, a public issue, a field report)
 
 
 @dataclass
@@ -72,6 +76,8 @@ class _Context:
     outputs: List[TensorSummary]
     spec: Optional[DeploySpec]
     facts: Dict[str, Any]
+    path: Optional[str] = None
+    broken: bool = False  # the file is not a valid model: later validity rules would only repeat it
 
     def declared_shape(self, name: str) -> Optional[List[int]]:
         """The static shape a spec freezes this input to, if any."""
@@ -79,6 +85,9 @@ class _Context:
         if entry is None or not entry.shape or entry.dynamic_axes:
             return None
         return [int(d) for d in entry.shape]
+
+    def model_input_dtype(self, name: str) -> Optional[str]:
+        return next((t.dtype for t in self.inputs if t.name == name), None)
 
     def static_shape(self, tensor: TensorSummary) -> Optional[List[int]]:
         if all(isinstance(d, int) for d in tensor.shape):
@@ -132,12 +141,14 @@ def rule_opset_range(ctx: _Context) -> List[Finding]:
                     "dynamo=True exports)".format(min(high, rng.recommended)))
         return [Finding("opset-range", "error", "ai.onnx opset {} is outside the opsets CANN {}'s ATC parses "
                         "(v{}-v{})".format(opset, ctx.cann, low, high), fix,
-                        details={"opset": opset, "accepted": list(rng.accepted), "source": rng.source})]
+                        details={"opset": opset, "accepted": list(rng.accepted), "source": rng.source},
+                        source=rng.source)]
     if not rng.documents(opset):
         return [Finding("opset-range", "warning", "ai.onnx opset {} converts in practice, but CANN {}'s documentation "
                         "lists v{}-v{}".format(opset, ctx.cann, rng.documented[0], rng.documented[1]),
                         "if ATC reports E19010 for an operator, " + _export_fix(rng.recommended, ctx.cann),
-                        details={"opset": opset, "documented": list(rng.documented), "source": rng.source})]
+                        details={"opset": opset, "documented": list(rng.documented), "source": rng.source},
+                        source=rng.source)]
     return []
 
 
@@ -206,7 +217,7 @@ def rule_known_op(ctx: _Context) -> List[Finding]:
     facts = rules.operator_facts()
     groups = _nodes_by(ctx, lambda n: n.op_type if n.op_type in facts else None)
     return [Finding("known-op", facts[op].severity, "{}: {}".format(op, facts[op].why), facts[op].fix,
-                    nodes=_listed(nodes), details={"op": op, "source": facts[op].source})
+                    nodes=_listed(nodes), details={"op": op, "source": facts[op].source}, source=facts[op].source)
             for op, nodes in sorted(groups.items())]
 
 
@@ -293,58 +304,61 @@ def rule_wide_dtype(ctx: _Context) -> List[Finding]:
     return findings
 
 
-def _bytes(shape: Sequence[int], elem_type: int) -> int:
-    count = 1
-    for d in shape:
-        count *= int(d)
-    return count * ELEM_BYTES.get(elem_type, 4)
+def _validity(ctx: _Context, problems: List[validity.Problem]) -> List[Finding]:
+    if problems:
+        ctx.broken = True
+    return [Finding(rule, "error", message, fix, source=source) for rule, message, fix, source in problems]
 
 
-def _largest_activation(ctx: _Context) -> Optional[int]:
-    """Bytes of the largest intermediate tensor whose shape ONNX inference resolves: a lower bound on the peak."""
-    onnx = require("onnx", "estimating activation memory")
-    try:
-        inferred = onnx.shape_inference.infer_shapes(ctx.model, data_prop=True)
-    except Exception:  # shape inference fails on some exotic graphs: the estimate is then skipped
-        return None
-    sizes = []
-    for vi in inferred.graph.value_info:
-        tt = vi.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-        if dims and all(d is not None for d in dims):
-            sizes.append(_bytes(dims, tt.elem_type))
-    return max(sizes) if sizes else None
+def rule_external_data(ctx: _Context) -> List[Finding]:
+    return _validity(ctx, validity.external_data_problems(ctx.model, ctx.path))
+
+
+def rule_onnx_checker(ctx: _Context) -> List[Finding]:
+    return [] if ctx.broken else _validity(ctx, validity.checker_problems(ctx.model, ctx.path, ctx.opset))
+
+
+def rule_onnxruntime_load(ctx: _Context) -> List[Finding]:
+    return [] if ctx.broken else _validity(ctx, validity.onnxruntime_problems(ctx.model, ctx.path))
+
+
+def rule_spec_model(ctx: _Context) -> List[Finding]:
+    if ctx.spec is None:
+        return []
+    return [Finding("spec-model", "error", problem, "make the spec match the model (omdeploy spec FILE lists every "
+                    "problem; omdeploy inspect MODEL shows the model)",
+                    source=STATIC_MODEL_SOURCE if "static there" in problem else "the rules convert applies "
+                    "(omdeploy.onnx.spec_rules): ATC stops on a spec that contradicts the model (E10001)")
+            for problem in spec_problems(ctx.spec, ctx.model)]
 
 
 def rule_input_memory(ctx: _Context) -> List[Finding]:
-    memory_mb = rules.device_memory_mb(ctx.soc)
-    shapes = {t.name: ctx.static_shape(t) for t in ctx.inputs}
-    elem = {vi.name: vi.type.tensor_type.elem_type for vi in ctx.model.graph.input}
-    if memory_mb is None or any(s is None for s in shapes.values()):
-        ctx.facts["device_memory_mb"] = memory_mb
+    memory_mb = rules.device_memory_mb(ctx.soc)  # the one place check reads the chip's memory
+    ctx.facts["device_memory_mb"] = memory_mb
+    if ctx.broken:
         return []
-    per_input = {name: _bytes(shape, elem.get(name, 1)) for name, shape in shapes.items()}
-    input_bytes = sum(per_input.values())
-    static_model = all(all(isinstance(d, int) for d in t.shape) for t in ctx.inputs)
-    largest = _largest_activation(ctx) if static_model else None
-    memory = memory_mb * 1024 * 1024
-    ctx.facts.update(device_memory_mb=memory_mb, input_bytes=input_bytes, largest_activation_bytes=largest)
-    floats = [n for n, t in zip(shapes, ctx.inputs) if t.dtype == "float32"]
-    fp16_fix = ("convert with --input_fp16_nodes=\"{}\" (spec inputs[].dtype: float16) to halve the input, or feed a "
-                "smaller image").format(";".join(floats) if floats else "<input>")
-    peak = input_bytes + 2 * (largest or 0)  # one op's input and output live at once
-    if peak > memory:
-        return [Finding("input-memory", "error",
-                        "inputs ({:.0f} MB) plus the largest activation pair ({:.0f} MB) exceed the {} MB of device "
-                        "memory on {}: expect 207001 (device memory allocation failed)".format(
-                            input_bytes / 2 ** 20, 2 * (largest or 0) / 2 ** 20, memory_mb, ctx.soc),
-                        fp16_fix, details=dict(ctx.facts, inputs=per_input))]
-    if input_bytes > rules.input_warn_fraction() * memory:
-        return [Finding("input-memory", "warning",
-                        "inputs take {:.0f} MB per inference ({:.2%} of {}'s {} MB); the field report hit 207001 at "
-                        "the host-to-device copy with a 148 MB float32 input".format(
-                            input_bytes / 2 ** 20, input_bytes / memory, ctx.soc, memory_mb),
-                        fp16_fix, details=dict(ctx.facts, inputs=per_input))]
+    est = peak_memory(ctx.model, ctx.spec)
+    ctx.facts.update(memory=est.to_dict(), input_bytes=est.input_bytes, peak_bytes=est.total)
+    if memory_mb is None or any(b is None for b in est.inputs.values()):
+        return []
+    memory = memory_mb * MIB
+    fp32 = [n for n, b in est.inputs.items() if b and (ctx.spec is None or ctx.spec.input(n) is None
+                                                         or ctx.spec.input(n).dtype == "float32")
+            and ctx.model_input_dtype(n) == "float32"]
+    saving = sum(est.inputs[n] for n in fp32) // 2
+    fix = ("convert with --input_fp16_nodes=\"{}\" (spec inputs[].dtype: float16): saves {}".format(
+        ";".join(fp32), est.mib(saving)) if fp32 else "use a smaller shape, batch or gear")
+    source = ("the field report: a 1x3x4064x3040 float32 input failed with 207001 at the host-to-device copy "
+              "until it became float16; device memory from npu-smi info ({})".format(ctx.soc))
+    if est.total > memory:
+        return [Finding("input-memory", "error", "{} exceeds the {} of device memory on {}: expect 207001 (device "
+                        "memory allocation failed)".format(est.summary(), est.mib(memory), ctx.soc),
+                        fix + ("; or use a smaller shape, batch or gear" if fp32 else ""),
+                        details=dict(ctx.facts), source=source)]
+    if est.total > rules.MEMORY_WARN_FRACTION * memory:
+        return [Finding("input-memory", "warning", "{} is {:.0%} of {}'s {}: little room for the application and "
+                        "other models".format(est.summary(), est.total / memory, ctx.soc, est.mib(memory)),
+                        fix, details=dict(ctx.facts), source=source)]
     return []
 
 
@@ -374,6 +388,10 @@ CHECKS: Dict[str, Callable[[_Context], List[Finding]]] = {
     "dynamic-dims": rule_dynamic_dims,
     "wide-dtype": rule_wide_dtype,
     "input-memory": rule_input_memory,
+    "external-data": rule_external_data,
+    "onnx-checker": rule_onnx_checker,
+    "onnxruntime-load": rule_onnxruntime_load,
+    "spec-model": rule_spec_model,
     "input-layout": rule_input_layout,
 }
 
@@ -394,14 +412,13 @@ def check(model: Union[str, os.PathLike, Any], soc: Optional[str] = None, cann: 
     if isinstance(model, (str, os.PathLike)):
         path = str(model)
         model = load_model(model, load_external_data=False)
-    if spec is not None:
-        check_spec_inputs(spec, model)
+    facts: Dict[str, Any] = {"exporter": validity.exporter(model)}
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     opset = next((int(o.version) for o in model.opset_import if _is_default_domain(o.domain)), None)
     opsets = rules.opset_range(cann)
     ctx = _Context(model, soc, cann, opset, opsets, [tensor_summary(v) for v in graph.input if v.name not in initializers],
-                   [tensor_summary(v) for v in graph.output], spec, {})
+                   [tensor_summary(v) for v in graph.output], spec, facts, path or None)
     findings: List[Finding] = []
     for rule_id in rules.RULE_IDS:
         findings.extend(CHECKS[rule_id](ctx))

@@ -28,6 +28,10 @@ class Rule(NamedTuple):
 
 # Every rule check() runs, in the order findings are reported. tests/onnx/test_check.py has a test per id.
 RULES: Tuple[Rule, ...] = (
+    Rule("external-data", "error", "external weight files present and complete"),
+    Rule("onnx-checker", "error", "onnx.checker with shape inference accepts the model"),
+    Rule("onnxruntime-load", "error", "onnxruntime loads the model"),
+    Rule("spec-model", "error", "the spec agrees with the model (the rules spec and convert apply)"),
     Rule("opset-range", "error", "ai.onnx opset inside the range the target CANN's ATC parses"),
     Rule("foreign-domain", "error", "operators only from the ai.onnx domain"),
     Rule("extra-opset-import", "warning", "one opset domain declared (ATC allows one domain_version field)"),
@@ -35,11 +39,14 @@ RULES: Tuple[Rule, ...] = (
     Rule("known-op", "error", "operators known to break ATC (table in data/atc_onnx_support.json)"),
     Rule("dynamic-dims", "error", "dynamic input dims are covered by gears or frozen"),
     Rule("wide-dtype", "warning", "float64 / int64 inputs, outputs and casts that ATC casts or refuses"),
-    Rule("input-memory", "error", "input and activation bytes fit the soc's device memory"),
+    Rule("input-memory", "error", "the peak device memory (weights, inputs, outputs, live activations) fits"),
     Rule("input-layout", "warning", "image inputs are NCHW (ATC's ONNX parser takes NCHW, NCDHW or ND)"),
 )
 RULE_IDS = tuple(r.id for r in RULES)
 SEVERITIES = ("error", "warning", "info")
+# warn when the peak takes more than this share of device memory: the application, AIPP buffers and other
+# models share the rest (the simulator warns at the same share)
+MEMORY_WARN_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
