@@ -419,7 +419,7 @@ def _weight_bytes(model: Any) -> int:
 
 
 def _mb(n: float) -> str:
-    return "{:.0f} MB".format(n / 1024 / 1024)
+    return "{:.1f} MiB".format(n / 1024 / 1024)
 
 
 # ---- the backend -------------------------------------------------------------------------------------
@@ -471,7 +471,13 @@ class SimBackend(Backend):
         inputs = {i.name: _bytes(device_shapes[i.name], i.dtype) for i in self.inputs}
         shapes = output_shapes(model, model_shapes)
         outputs = {o.name: _bytes(shapes.get(o.name), o.dtype) for o in self.outputs if o.name not in self.layer_names}
-        return memory_estimate(self.spec, inputs, outputs, weights)
+        from ..onnx.memory import peak_memory
+
+        m = memory_estimate(self.spec, inputs, outputs, weights)
+        peak = peak_memory(model, self.spec)  # the figure check and convert print: + the live activations
+        m.update(total=peak.total, activations=peak.activations, fits=None if m["soc_memory"] is None
+                 else peak.total <= m["soc_memory"])
+        return m
 
     def _refuse_if_over_memory(self) -> None:
         m = self.memory
