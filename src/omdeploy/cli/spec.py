@@ -12,6 +12,7 @@ from ._output import JsonOption, dumps, emit
 
 
 def spec_from_model(model: Path, soc: str, cann: str) -> DeploySpec:
+    """The bare spec convert uses for an ONNX model given without one (its inputs as they are)."""
     from ..onnx.inspect import summarize
 
     summary = summarize(model)
@@ -64,9 +65,10 @@ def register(app: typer.Typer) -> None:
         if init:
             target = output or path.with_suffix(".deploy.yaml")
             check_output_file(target, "-o", path)
-            spec = spec_from_model(path, soc, cann)
-            spec.model = str(path.resolve()) if output is None else str(Path(path).resolve())
-            spec.save(target)
+            from ..tools.spec_init import init_spec, save_portable
+
+            spec = init_spec(path, target, soc, cann)
+            save_portable(spec, target)
             emit({"written": str(target), "spec": spec.to_dict()}, as_json,
                  lambda c: c.print("wrote {}".format(target), markup=False))
             return
