@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from ..onnx.check import suggest_gears
 from ..onnx.inspect import summarize
-from ..spec import DeploySpec, guess_layout
+from ..spec import DeploySpec, guess_layout, save_document
 from ..tasks.base import labels_from_metadata
 from ..tasks.presets import DEFAULT_PRESET, PRESETS
 
@@ -46,8 +46,9 @@ def save_portable(spec: DeploySpec, spec_file: PathLike) -> Path:
         doc["labels"] = relative_to(spec.labels, spec_file, spec.base_dir)
     if spec.atc.insert_op_conf:
         doc.setdefault("atc", {})["insert_op_conf"] = relative_to(spec.atc.insert_op_conf, spec_file, spec.base_dir)
-    portable = DeploySpec.from_dict(doc, source=str(spec_file), base_dir=str(spec_file.parent))
-    return portable.save(spec_file)
+    DeploySpec.from_dict(doc, source=str(spec_file), base_dir=str(spec_file.parent))  # still a valid spec
+    save_document(spec_file, doc)
+    return spec_file
 
 
 def _imgsz(meta: Dict[str, str]) -> Optional[List[int]]:
