@@ -152,6 +152,28 @@ def test_rule_op_newer_than_parser(tmp_path):
     assert not findings(tiny(tmp_path / "hs.onnx", op="HardSwish", opset=14), "op-newer-than-parser", cann="7.0")
 
 
+def test_rule_op_newer_than_parser_says_rewrite_or_replace(tmp_path):
+    (f,) = findings(tiny(tmp_path / "hs.onnx", op="HardSwish", opset=14), "op-newer-than-parser", cann="6.0")
+    assert "rewrite the op" in f.fix and "custom op" in f.fix and "onnx.ai/onnx/operators" in f.source
+
+
+def test_rule_opset_range_advice_fits_the_ops_of_the_model(tmp_path):
+    # Trilu (attention masks) exists from opset 14 (the ONNX schemas): advising opset 11 could not be followed
+    (f,) = findings(tiny(tmp_path / "t.onnx", op="Trilu", opset=19), "opset-range", cann="8.0")
+    assert "--opset 14" in f.fix and "--opset 11" not in f.fix
+    assert "atlasatc_16_0048" in f.source  # the Huawei page the opset range comes from
+
+
+def test_rule_known_op_constant_nonzero_points_to_sanitize(tmp_path):
+    from onnx import helper, numpy_helper
+
+    c = numpy_helper.from_array(np.array([0, 1, 2], np.float32), "c")
+    nodes = [helper.make_node("NonZero", ["c"], ["nz"], name="const_nonzero"),
+             helper.make_node("Relu", ["x"], ["y"], name="r")]
+    (f,) = findings(tiny(tmp_path / "n.onnx", nodes=nodes, initializers=[c]), "known-op")
+    assert f.nodes == ["const_nonzero"] and "omdeploy sanitize" in f.fix and "post-processing" not in f.fix
+
+
 def test_rule_op_newer_than_parser_non_standard_op(tmp_path):
     (f,) = findings(tiny(tmp_path / "x.onnx", op="FindMax"), "op-newer-than-parser")
     assert "not a standard ONNX operator" in f.message

@@ -124,6 +124,15 @@ def _export_fix(opset: int, cann: str) -> str:
             "(torch.onnx.export(..., dynamo=False, opset_version={0}))".format(opset, cann))
 
 
+def _fit_opset(ctx: _Context) -> int:
+    """The opset to advise: the recommended one, raised to the first opset where every op of the model exists
+    (an attention model with Trilu needs 14: "re-export at 11" could not be followed), capped by the parser."""
+    first = _first_opsets()
+    needed = max([first.get(n.op_type, 1) for n in iter_nodes(ctx.model.graph) if _is_default_domain(n.domain)
+                  and n.op_type in first] or [1])
+    return min(max(ctx.opsets.recommended, needed), ctx.opsets.accepted[1])
+
+
 # ---- rules ------------------------------------------------------------------------------------------
 
 def rule_opset_range(ctx: _Context) -> List[Finding]:
@@ -133,12 +142,12 @@ def rule_opset_range(ctx: _Context) -> List[Finding]:
                                                                                                      ctx.cann))]
     low, high = rng.accepted
     if not rng.accepts(opset):
-        fix = _export_fix(rng.recommended, ctx.cann)
+        fix = _export_fix(_fit_opset(ctx), ctx.cann)
         if opset < low:
             fix += "; or raise it with `omdeploy sanitize MODEL --opset {}`".format(low)
         else:
-            fix += ("; or lower it with `omdeploy sanitize MODEL --opset {}` (onnx.version_converter; it cannot lower "
-                    "dynamo=True exports)".format(min(high, rng.recommended)))
+            fix += ("; or lower it with `omdeploy sanitize MODEL --opset {}` (onnx.version_converter, which has "
+                    "no down-adapter for some ops)".format(_fit_opset(ctx)))
         return [Finding("opset-range", "error", "ai.onnx opset {} is outside the opsets CANN {}'s ATC parses "
                         "(v{}-v{})".format(opset, ctx.cann, low, high), fix,
                         details={"opset": opset, "accepted": list(rng.accepted), "source": rng.source},
@@ -146,7 +155,7 @@ def rule_opset_range(ctx: _Context) -> List[Finding]:
     if not rng.documents(opset):
         return [Finding("opset-range", "warning", "ai.onnx opset {} converts in practice, but CANN {}'s documentation "
                         "lists v{}-v{}".format(opset, ctx.cann, rng.documented[0], rng.documented[1]),
-                        "if ATC reports E19010 for an operator, " + _export_fix(rng.recommended, ctx.cann),
+                        "if ATC reports E19010 for an operator, " + _export_fix(_fit_opset(ctx), ctx.cann),
                         details={"opset": opset, "documented": list(rng.documented), "source": rng.source},
                         source=rng.source)]
     return []
@@ -207,18 +216,48 @@ def rule_op_newer_than_parser(ctx: _Context) -> List[Finding]:
                 "op-newer-than-parser", "error",
                 "{} exists only from opset {}; CANN {}'s ATC parses up to opset {}".format(
                     op_type, first[op_type], ctx.cann, high),
-                "re-export at opset {} or lower so the exporter writes it with older operators ({})".format(
-                    high, _export_fix(min(high, ctx.opsets.recommended), ctx.cann)),
-                nodes=_listed(nodes), details={"op": op_type, "since_opset": first[op_type]}))
+                "rewrite the op in the model's source with operators that exist at opset {0} (or replace it with "
+                "a custom op and an ATC adapter plugin): re-exporting at opset {0} helps only where the exporter "
+                "has an older decomposition for it".format(high),
+                nodes=_listed(nodes), details={"op": op_type, "since_opset": first[op_type]},
+                source="the ONNX operator schemas (onnx.defs, https://onnx.ai/onnx/operators/); " +
+                ctx.opsets.source))
     return findings
+
+
+def _constant_tensors(graph: Any) -> set:
+    """Tensors computed from initializers and Constant nodes alone: constant folding removes their nodes."""
+    inputs = {v.name for v in graph.input} - {t.name for t in graph.initializer}
+    constant = {t.name for t in graph.initializer}
+    for node in graph.node:
+        if all(not name or (name in constant and name not in inputs) for name in node.input) and \
+                not any(a.type in (a.GRAPH, a.GRAPHS) for a in node.attribute):
+            constant.update(o for o in node.output if o)
+    return constant
 
 
 def rule_known_op(ctx: _Context) -> List[Finding]:
     facts = rules.operator_facts()
+    constant = _constant_tensors(ctx.model.graph)
+    folded = {node_label(n, i) for i, n in enumerate(iter_nodes(ctx.model.graph))
+              if n.op_type == "NonZero" and all(name in constant for name in n.input)}
     groups = _nodes_by(ctx, lambda n: n.op_type if n.op_type in facts else None)
-    return [Finding("known-op", facts[op].severity, "{}: {}".format(op, facts[op].why), facts[op].fix,
-                    nodes=_listed(nodes), details={"op": op, "source": facts[op].source}, source=facts[op].source)
-            for op, nodes in sorted(groups.items())]
+    findings = []
+    for op, nodes in sorted(groups.items()):
+        fact = facts[op]
+        live = [n for n in nodes if n not in folded]
+        if len(live) < len(nodes):
+            findings.append(Finding(
+                "known-op", "warning", "{} {} node(s) compute on constants only (opset-9 YOLO exports have them): "
+                "constant folding removes them".format(len(nodes) - len(live), op),
+                "run `omdeploy sanitize MODEL` (it folds constants) and check the result",
+                nodes=_listed(sorted(set(nodes) - set(live))), details={"op": op, "constant": True},
+                source="onnx constant folding of initializer-only subgraphs; " + fact.source))
+        if live:
+            findings.append(Finding("known-op", fact.severity, "{}: {}".format(op, fact.why), fact.fix,
+                                    nodes=_listed(live), details={"op": op, "source": fact.source},
+                                    source=fact.source))
+    return findings
 
 
 def suggest_gears(tensor: TensorSummary) -> Dict[str, Any]:
