@@ -15,8 +15,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from ..errors import UserError, one_of
 
 SUPPORT_FILE = Path(__file__).resolve().parent.parent / "data" / "atc_onnx_support.json"
-# socs that take no true dynamic shape (ranges / bare -1 without gears): 310 and 310B, reference/cann.md
-# section 1 (--input_shape, mutual exclusions); ascend.atc's rules and the simulator use it too
+# socs that take no true dynamic shape (ranges / bare -1 without gears): 310 and 310B (HS zh/canncommercial/800/
+# devaids/devtools/atc/atlasatcparam_16_0009..0082, --input_shape); ascend.atc's rules and the simulator use it too
 NO_DYNAMIC_SHAPE_SOCS = re.compile(r"^Ascend310(B\d)?$")
 
 
