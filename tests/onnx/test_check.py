@@ -481,3 +481,15 @@ def test_a_spec_that_disagrees_with_its_model_is_refused_by_check_and_convert(cl
     r = cli("convert", spec, "--plan", "-o", tmp_path / "build")
     assert r.code == 2 and r.err.startswith("error: ") and fragment in r.err, r.err
     assert not (tmp_path / "build").exists()
+
+
+def test_cli_exits_1_on_a_broken_graph_with_the_source(cli, tmp_path):
+    from onnx import helper
+
+    path = tiny(tmp_path / "d.onnx", nodes=[helper.make_node("Add", ["x", "ghost"], ["y"], name="add")])
+    r = cli("check", path, "--json")
+    assert r.code == 1
+    (f,) = json.loads(r.out)["findings"]
+    assert f["rule"] == "onnx-checker" and f["fix"] and f["source"]
+    r = cli("check", path)
+    assert r.code == 1 and "source: onnx.checker" in r.out

@@ -394,7 +394,7 @@ def rule_input_memory(ctx: _Context) -> List[Finding]:
                         "memory allocation failed)".format(est.summary(), est.mib(memory), ctx.soc),
                         fix + ("; or use a smaller shape, batch or gear" if fp32 else ""),
                         details=dict(ctx.facts), source=source)]
-    if est.total > rules.MEMORY_WARN_FRACTION * memory:
+    if est.total > rules.input_warn_fraction() * memory:
         return [Finding("input-memory", "warning", "{} is {:.0%} of {}'s {}: little room for the application and "
                         "other models".format(est.summary(), est.total / memory, ctx.soc, est.mib(memory)),
                         fix, details=dict(ctx.facts), source=source)]

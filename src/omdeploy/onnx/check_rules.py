@@ -44,9 +44,6 @@ RULES: Tuple[Rule, ...] = (
 )
 RULE_IDS = tuple(r.id for r in RULES)
 SEVERITIES = ("error", "warning", "info")
-# warn when the peak takes more than this share of device memory: the application, AIPP buffers and other
-# models share the rest (the simulator warns at the same share)
-MEMORY_WARN_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
