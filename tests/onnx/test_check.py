@@ -493,3 +493,13 @@ def test_cli_exits_1_on_a_broken_graph_with_the_source(cli, tmp_path):
     assert f["rule"] == "onnx-checker" and f["fix"] and f["source"]
     r = cli("check", path)
     assert r.code == 1 and "source: onnx.checker" in r.out
+
+
+def test_every_finding_names_its_source(tmp_path):
+    from omdeploy.onnx.check import check
+
+    models = [tiny(tmp_path / "a.onnx", op="Relu", shape=("N", 3, 8, 8), in_type=11, domain="com.example"),
+              tiny(tmp_path / "b.onnx", op="NonZero", opset=19, shape=(1, 8, 8, 3), extra_imports=["ai.x"])]
+    found = [f for m in models for f in check(m, soc="Ascend310").findings]
+    assert len({f.rule for f in found}) >= 6
+    assert all(f.source for f in found), [f.rule for f in found if not f.source]

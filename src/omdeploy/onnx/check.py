@@ -24,6 +24,9 @@ from .spec_rules import STATIC_MODEL_SOURCE, spec_problems
 
 MAX_NODES_LISTED = 10
 _INT64, _DOUBLE = 7, 11
+HS = "https://www.hiascend.com/document/detail/"
+ATC_OPTIONS = HS + "zh/canncommercial/800/devaids/devtools/atc/atlasatcparam_16_0009.html (ATC options)"
+ONNX_DOMAIN = HS + "zh/canncommercial/700/inferapplicationdev/atctool/atlasatc_16_0201.html (ai.onnx domain only)"
 
 
 @dataclass
@@ -173,7 +176,7 @@ def rule_foreign_domain(ctx: _Context) -> List[Finding]:
             "export from the framework without runtime-specific optimisation (com.microsoft ops come from "
             "onnxruntime's optimizer, transformer fusions or quantizer; custom domains from mmcv-style custom ops), "
             "or register an ATC ONNX adapter plugin for each op (REGISTER_CUSTOM_OP(...).OriginOpType(...))",
-            nodes=_listed(nodes), details={"domain": domain, "operators": op_types}))
+            nodes=_listed(nodes), details={"domain": domain, "operators": op_types}, source=ONNX_DOMAIN))
     return findings
 
 
@@ -186,7 +189,7 @@ def rule_extra_opset_import(ctx: _Context) -> List[Finding]:
                     "the model declares opset domains no node uses: {}; ATC accepts one domain_version field".format(
                         ", ".join(unused)),
                     "drop them: `omdeploy sanitize MODEL` rewrites opset_import to the domains in use",
-                    details={"domains": unused})]
+                    details={"domains": unused}, source=ONNX_DOMAIN)]
 
 
 @lru_cache(maxsize=1)
@@ -311,7 +314,8 @@ def rule_dynamic_dims(ctx: _Context) -> List[Finding]:
                                 "or a static shape usually beat in speed and memory".format(ctx.soc)),
             "freeze it: `omdeploy sanitize MODEL --input-shape {}:{}`, or declare gears in the spec (dynamic: ...) "
             "and convert with {}".format(tensor.name, _dims(suggestion["freeze"]), suggestion["atc"]),
-            details={"input": tensor.name, "axes": [a for a, _ in axes], "suggested": suggestion}))
+            details={"input": tensor.name, "axes": [a for a, _ in axes], "suggested": suggestion},
+            source=ATC_OPTIONS + ": --input_shape, --dynamic_batch_size, --dynamic_image_size, --dynamic_dims"))
     return findings
 
 
@@ -330,7 +334,8 @@ def rule_wide_dtype(ctx: _Context) -> List[Finding]:
                 why = "AI Core kernels lack 64-bit types; ATC inserts casts (AI CPU) or refuses the graph"
                 fix = "take float32 (or int32 for indices) in forward() and export again"
             findings.append(Finding("wide-dtype", "warning", "{} '{}' is {}: {}".format(kind, t.name, t.dtype, why),
-                                    fix, details={"tensor": t.name, "dtype": t.dtype, "kind": kind}))
+                                    fix, details={"tensor": t.name, "dtype": t.dtype, "kind": kind},
+                                    source=rules.support()["float64_output_source"]))
     casts = _nodes_by(ctx, lambda n: "cast" if n.op_type == "Cast" and any(
         a.name == "to" and a.i == _DOUBLE for a in n.attribute) else None).get("cast", [])
     doubles = [t.name for t in ctx.model.graph.initializer if t.data_type == _DOUBLE]
@@ -339,7 +344,7 @@ def rule_wide_dtype(ctx: _Context) -> List[Finding]:
                                 "float64 inside the graph ({} Cast-to-double node(s), {} float64 initializer(s)): ATC "
                                 "computes it in float16/float32 or on AI CPU".format(len(casts), len(doubles)),
                                 "keep the model in float32: remove .double() / torch.float64 from forward()",
-                                nodes=_listed(casts + doubles)))
+                                nodes=_listed(casts + doubles), source=rules.support()["float64_output_source"]))
     return findings
 
 
@@ -414,7 +419,7 @@ def rule_input_layout(ctx: _Context) -> List[Finding]:
                 t.name, "[" + ", ".join(str(d) for d in t.shape) + "]", layout),
             "export with a channels-first input (drop the permute/transpose at the start of forward() and transpose "
             "on the host), or convert with --input_format=ND and no AIPP",
-            details={"input": t.name, "layout": layout}))
+            details={"input": t.name, "layout": layout}, source=ATC_OPTIONS + ": --input_format"))
     return findings
 
 
