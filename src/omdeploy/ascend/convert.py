@@ -300,9 +300,9 @@ def convert(spec: DeploySpec, out_dir: Optional[Path] = None, plan: bool = False
         raise UserError("model {} does not exist".format(spec.model_path),
                         hint="the spec's model is relative to the spec file")
     if spec.model_path.suffix.lower() == ".onnx" and importlib.util.find_spec("onnx") is not None:
-        from ..onnx.inspect import check_spec_inputs, load_model
+        from ..onnx.spec_rules import refuse_wrong_spec
 
-        check_spec_inputs(spec, load_model(spec.model_path, load_external_data=False))
+        refuse_wrong_spec(spec)  # the rule set `omdeploy spec` and `check` apply
     out_dir = Path(out_dir or Path.cwd()).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     om, aipp_file = _plan_paths(spec, out_dir)

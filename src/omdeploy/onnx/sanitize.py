@@ -111,8 +111,8 @@ def convert_opset(model: Any, target: int) -> Any:
     onnx = require("onnx", "converting the opset")
     current = _opset(model)
     hint = ("re-export at opset {0}: from PyTorch with the TorchScript exporter, `omdeploy export ... --opset {0}` "
-            "(torch.onnx.export(..., dynamo=False, opset_version={0}); the dynamo exporter always writes opset 18 "
-            "or higher); from Paddle, paddle2onnx --opset_version {0}".format(target))
+            "(torch.onnx.export(..., dynamo=False, opset_version={0}); the dynamo exporter, torch >= 2.9's "
+            "default, targets opset 18); from Paddle, paddle2onnx --opset_version {0}".format(target))
     try:
         converted = onnx.version_converter.convert_version(model, target)
         onnx.checker.check_model(converted)

@@ -419,7 +419,7 @@ def _weight_bytes(model: Any) -> int:
 
 
 def _mb(n: float) -> str:
-    return "{:.0f} MB".format(n / 1024 / 1024)
+    return "{:.1f} MiB".format(n / 1024 / 1024)
 
 
 # ---- the backend -------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ class SimBackend(Backend):
         self.layer_names = expose_intermediates(converted, names)
         self.inputs = [d.info for d in self._device_inputs]
         self.outputs = [self._output_info(o) for o in converted.graph.output]
-        self.memory = self._estimate_memory(model, _weight_bytes(converted))
+        self.memory = self._estimate_memory(model, _weight_bytes(converted), path)
         self._refuse_if_over_memory()
         options = ort.SessionOptions()
         if threads:
@@ -465,13 +465,21 @@ class SimBackend(Backend):
             dtype = np.dtype(_OUTPUT_DTYPES[declared])
         return TensorInfo(value.name, tuple(dims), dtype, guess_layout(dims))
 
-    def _estimate_memory(self, model: Any, weights: int) -> Dict[str, Any]:
+    def _estimate_memory(self, model: Any, weights: int, path: str) -> Dict[str, Any]:
         model_shapes = largest_gear_shapes(self.spec, [(d.info.name, d.model_shape) for d in self._device_inputs])
         device_shapes = largest_gear_shapes(self.spec, [(i.name, i.shape) for i in self.inputs])
         inputs = {i.name: _bytes(device_shapes[i.name], i.dtype) for i in self.inputs}
         shapes = output_shapes(model, model_shapes)
         outputs = {o.name: _bytes(shapes.get(o.name), o.dtype) for o in self.outputs if o.name not in self.layer_names}
-        return memory_estimate(self.spec, inputs, outputs, weights)
+        from ..onnx.inspect import load_model
+        from ..onnx.memory import peak_memory
+
+        m = memory_estimate(self.spec, inputs, outputs, weights)
+        # the figure check and convert print (on the source graph, as they read it): + the live activations
+        peak = peak_memory(load_model(path, load_external_data=False), self.spec)
+        m.update(total=peak.total, activations=peak.activations, fits=None if m["soc_memory"] is None
+                 else peak.total <= m["soc_memory"])
+        return m
 
     def _refuse_if_over_memory(self) -> None:
         m = self.memory
