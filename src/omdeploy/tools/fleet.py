@@ -32,6 +32,7 @@ from .runner import VIDEO_SUFFIXES, RunSummary, _error_text, plan_inputs, read_f
 # Frames of one video handed to one decode task: big enough to amortise opening the file, small enough to spread.
 FRAMES_PER_CHUNK = 64
 NODE_KEY = "_omdeploy_node"
+DECODE_CPUS = 0.5
 
 
 @dataclass
@@ -91,13 +92,18 @@ def _decode(row: Dict[str, Any], stride: int, finished: Sequence[str]) -> List[D
 
 
 class _Infer:
-    """The actor: one task (and so one Session on its NPU) for its whole life."""
+    """The actor: one task (and so one Session on its NPU) for its whole life. Subclassed per run with the task's
+    arguments as class attributes (see _actor_class), so that no constructor arguments go through the object store,
+    where an actor restarted after its node died could no longer find them (ray-project/ray#53727)."""
 
-    def __init__(self, name: str, model: str, options: Dict[str, Any]):
+    args: tuple = ()
+
+    def __init__(self) -> None:
         import ray
 
         from ..tasks.factory import make_task
 
+        name, model, options = self.args
         if not Path(model).exists():
             raise UserError("{} does not exist on node {}".format(model, ray.get_runtime_context().get_node_id()),
                             hint="the model must be at the same path on every node (shared storage or a copy)")
@@ -115,6 +121,21 @@ class _Infer:
             except Exception as exc:  # one bad input is one error line, as in the local runner
                 record = {"input": row["key"], "ok": False, "task": self.task.name, "error": _error_text(exc)}
         return {"line": json.dumps(record, ensure_ascii=False, default=json_default), NODE_KEY: self.node}
+
+
+def _actor_class(name: str, model: str, options: Dict[str, Any]) -> type:
+    return type("OmdeployInfer", (_Infer,), {"args": (name, model, dict(options))})
+
+
+def _quiet(ray: Any) -> None:
+    """Ray Data's progress lines and per-dataset INFO logs would bury omdeploy's own progress bar."""
+    import logging
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    if hasattr(context, "print_on_execution_start"):
+        context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
 
 
 def connect(address: str = "auto") -> Any:
@@ -173,11 +194,14 @@ def run_fleet(name: str, model: Union[str, os.PathLike], options: Dict[str, Any]
     with open(results, "a" if resume else "w", encoding="utf-8") as out:
         if rows:
             data = require("ray.data", "running on a Ray cluster (omdeploy run --ray)")
+            _quiet(ray)
             done_keys = sorted(finished)
+            # decode_cpus differs from the actors' CPUs, so Ray Data keeps decoding in tasks of its own instead of
+            # fusing it into the actors: decoding spreads over every node's cores while the actors infer
             dataset = (data.from_items(rows, override_num_blocks=min(len(rows), max(1, actors * 4)))
-                       .flat_map(_decode, fn_kwargs={"stride": stride, "finished": done_keys})
-                       .map(_Infer, fn_constructor_args=(name, str(model), dict(options)),
-                            concurrency=actors, **remote))
+                       .flat_map(_decode, fn_kwargs={"stride": stride, "finished": done_keys}, num_cpus=DECODE_CPUS)
+                       .map(_actor_class(name, str(model), options), compute=data.ActorPoolStrategy(size=actors),
+                            **remote))
             for row in dataset.iter_rows():
                 record = json.loads(row["line"])
                 if record["input"] in written:
