@@ -28,7 +28,7 @@ if [ -n "$PY38" ]; then
     exit 1
   fi
   .venv38/bin/python -c 'import numpy, sys; assert numpy.__version__ < "2", numpy.__version__; print("python", sys.version.split()[0], "numpy", numpy.__version__)'
-  .venv38/bin/python -m pytest tests -p no:cacheprovider -m "not needs_torch and not needs_openvino" "$@"
+  .venv38/bin/python -m pytest tests -p no:cacheprovider -m "not needs_torch and not needs_openvino and not needs_ray" "$@"
 else
   echo "== core suite skipped: no Python 3.8 interpreter on this machine =="
 fi
