@@ -33,6 +33,7 @@ from .runner import VIDEO_SUFFIXES, RunSummary, _error_text, plan_inputs, read_f
 FRAMES_PER_CHUNK = 64
 NODE_KEY = "_omdeploy_node"
 DECODE_CPUS = 0.5
+NPU_ACTOR_CPUS = 0.5  # an NPU actor's own CPU work: preprocessing and postprocessing
 
 
 @dataclass
@@ -135,7 +136,7 @@ def _quiet(ray: Any) -> None:
     context.enable_progress_bars = False
     if hasattr(context, "print_on_execution_start"):
         context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
 def connect(address: str = "auto") -> Any:
@@ -177,8 +178,11 @@ def run_fleet(name: str, model: Union[str, os.PathLike], options: Dict[str, Any]
         actors = max(1, int(npus // npus_per_actor)) if npus else 1
     if actors < 1:
         raise UserError("--actors must be at least 1, got {}".format(actors))
-    remote: Dict[str, Any] = {"num_cpus": 1, "num_gpus": 0}
+    # Actors must leave CPU for the decode tasks, or Ray never schedules them and the run waits forever.
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    remote: Dict[str, Any] = {"num_cpus": max(0.01, min(1.0, (cpus - DECODE_CPUS) / actors)), "num_gpus": 0}
     if npus:
+        remote["num_cpus"] = min(remote["num_cpus"], NPU_ACTOR_CPUS)
         if npus_per_actor * actors > npus:
             raise UserError("{} actors x {} NPU need {} NPUs; the cluster has {:g}".format(
                 actors, npus_per_actor, npus_per_actor * actors, npus),
