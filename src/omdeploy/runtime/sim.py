@@ -32,15 +32,6 @@ from .base import Backend, Dim, TensorInfo, guess_layout
 
 # ---- knowledge tables (each row has a test in tests/runtime/test_sim.py) ------------------------------
 
-# Device memory in MB of the chips whose `npu-smi info` is documented in reference/cann.md section 6
-# (the total of the Memory-Usage or HBM-Usage column). Other socs: the estimate is reported, not compared.
-SOC_MEMORY_MB: Dict[str, Tuple[int, str]] = {
-    "Ascend310P3": (21534, "npu-smi info, Atlas 300I Pro (310P3): 1074 / 21534 MB"),
-    "Ascend310B4": (15609, "npu-smi 23.0.0, Orange Pi AIpro / 200I A2 (310B4): 3628 / 15609 MB shared DDR"),
-    "Ascend310": (8192, "npu-smi 21.x, Atlas 200/300 (310): 5324 / 8192 MB"),
-    "Ascend910B4": (32768, "npu-smi 23.0.6, 910B4: HBM 29096 / 32768 MB"),
-}
-
 # What each --precision_mode puts in float16 on a 310-class chip:
 #   all   every op (ATC's default force_fp16)
 #   mixed every op but MIX_PRECISION_FP32_OPS (the precision-sensitive ops ATC's mixed lists keep in fp32)
@@ -378,7 +369,9 @@ def memory_estimate(spec: DeploySpec, inputs: Dict[str, Optional[int]], outputs:
     known = [b for b in list(inputs.values()) + list(outputs.values()) if b is not None]
     total = sum(known) + weights
     soc = spec.target.soc_version
-    row = SOC_MEMORY_MB.get(soc)
+    from ..chips import memory_mb
+
+    row = memory_mb(soc)
     return {
         "soc_version": soc, "inputs": dict(inputs), "outputs": dict(outputs), "weights": weights, "total": total,
         "complete": len(known) == len(inputs) + len(outputs),
