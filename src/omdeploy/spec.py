@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._optional import require
+from .chips import DEFAULT_CANN, DEFAULT_SOC
 from ._schema import SchemaError, describe, from_dict, to_dict
 from .errors import UserError
 
@@ -62,9 +63,9 @@ def _choices(values, doc):
 
 @dataclass
 class TargetSpec:
-    soc_version: str = field(default="Ascend310P3", metadata=_choices(
+    soc_version: str = field(default=DEFAULT_SOC, metadata=_choices(
         SOC_VERSIONS, "'Ascend' + the Name column of `npu-smi info` on the box (310P3 -> Ascend310P3)"))
-    cann: str = field(default="8.0", metadata={"doc": "CANN toolkit version on the box, e.g. 8.0.0 or 8.0.RC3"})
+    cann: str = field(default=DEFAULT_CANN, metadata={"doc": "CANN toolkit version on the box, e.g. 8.0.0 or 8.0.RC3"})
 
     def validate(self) -> List[str]:
         if not _CANN_VERSION.match(self.cann):

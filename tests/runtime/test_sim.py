@@ -8,6 +8,7 @@ import pytest
 
 from omdeploy.errors import UserError
 from omdeploy.runtime import Session
+from omdeploy import chips
 from omdeploy.runtime import sim
 from omdeploy.spec import DeploySpec
 
@@ -278,16 +279,27 @@ def test_310p_takes_a_true_dynamic_shape(assets):
         assert s.describe()["memory"]["complete"] is False  # no largest shape to size it by
 
 
-# ---- device memory: one test per SOC_MEMORY_MB row --------------------------------------------------
+def test_310p3_memory_is_the_field_reports_npu_smi_total():
+    """Independent evidence for the chip table's row: the field report's npu-smi output, parsed."""
+    from pathlib import Path
+
+    from omdeploy.ascend.npusmi import parse_npu_smi
+
+    text = (Path(__file__).parents[1] / "fixtures" / "logs" / "npu-smi" / "seed_310p3.txt").read_text(encoding="utf-8")
+    chip = parse_npu_smi(text).chips[0]
+    assert chips.memory_mb("Ascend310P3")[0] == chip.memory_total_mb == 21527
+
+
+# ---- device memory: one test per chip-table row --------------------------------------------------
 
 def _batch_over(memory_mb: int) -> int:
     per_image = 4096 * 4096 * (3 + 1) * 4  # fp32 input + the one-channel fp32 map
     return memory_mb * 1024 * 1024 // per_image + 1
 
 
-@pytest.mark.parametrize("soc", sorted(sim.SOC_MEMORY_MB))
+@pytest.mark.parametrize("soc", sorted(chips.table()["memory_mb"]))
 def test_memory_estimate_against_the_socs_memory(soc, assets):
-    memory_mb = sim.SOC_MEMORY_MB[soc][0]
+    memory_mb = chips.memory_mb(soc)[0]
     batch = _batch_over(memory_mb)
     over = det_spec(assets, inputs=[{"name": "x", "shape": [batch, 3, 4096, 4096]}], dynamic=None,
                     target={"soc_version": soc})

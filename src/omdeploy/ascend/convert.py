@@ -25,8 +25,7 @@ from ..errors import UserError
 from ..log import logger
 from ..spec import DeploySpec, FileRef, InputSpec, Sidecar
 from . import setenv
-from .aipp import (aipp_from_spec, aipp_inputs, aipp_text_for_spec, configs_by_input, device_input_shape,
-                   read_aipp_file)
+from .aipp import aipp_inputs, aipp_text_for_spec
 from .atc import build_argv, format_command, output_stem
 
 # where atc sits under an install root (reference section 6)
@@ -239,25 +238,11 @@ cd "$(mktemp -d)"
 """
 
 
-def _aipp_by_input(spec: DeploySpec) -> Dict[str, Any]:
-    """input name -> AippConfig, from preprocess.where: aipp or from the spec's own atc.insert_op_conf."""
-    if spec.atc.insert_op_conf:
-        path = Path(spec.base_dir) / spec.atc.insert_op_conf
-        return configs_by_input(read_aipp_file(path), [i.name for i in spec.inputs], str(path))
-    return {name: aipp_from_spec(spec, name) for name in aipp_inputs(spec)}
+def _device_inputs(spec: DeploySpec, sources: Optional[List[Any]] = None) -> List[InputSpec]:
+    """What the .om takes (the device contract), per model input in the model's order."""
+    from .contract import device_contract, spec_sources
 
-
-def _device_inputs(spec: DeploySpec) -> List[InputSpec]:
-    """What the .om takes: AIPP inputs become uint8 NHWC images, the others keep the spec's dtype."""
-    configs = _aipp_by_input(spec)
-    out = []
-    for item in spec.inputs:
-        if item.name in configs and item.shape:
-            shape = device_input_shape(configs[item.name], item.shape, item.layout)
-            out.append(InputSpec(item.name, list(shape), "uint8", "NHWC"))
-        else:
-            out.append(item)
-    return out
+    return [c.as_input_spec() for c in device_contract(spec, sources if sources is not None else spec_sources(spec))]
 
 
 def _diagnose(log: str) -> Tuple[List[Dict[str, Any]], List[str]]:
@@ -302,7 +287,13 @@ def convert(spec: DeploySpec, out_dir: Optional[Path] = None, plan: bool = False
     if spec.model_path.suffix.lower() == ".onnx" and importlib.util.find_spec("onnx") is not None:
         from ..onnx.spec_rules import refuse_wrong_spec
 
+        from ..onnx.inspect import load_model
+        from .contract import onnx_sources
+
         refuse_wrong_spec(spec)  # the rule set `omdeploy spec` and `check` apply
+        sources = onnx_sources(load_model(spec.model_path, load_external_data=False))
+    else:
+        sources = None
     out_dir = Path(out_dir or Path.cwd()).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     om, aipp_file = _plan_paths(spec, out_dir)
@@ -317,14 +308,14 @@ def convert(spec: DeploySpec, out_dir: Optional[Path] = None, plan: bool = False
     if install is None:
         kept = "; {} is the existing .om's, left as it was".format(Sidecar.path_for(om).name) \
             if sidecar != Sidecar.path_for(om) else ""
-        _write_sidecar(result, spec, built=False, version=spec.target.cann,
+        _write_sidecar(result, spec, sources, built=False, version=spec.target.cann,
                        note=("plan only: no .om was produced; run {} where the CANN toolkit is installed".format(
                            script.name) if plan else "no atc found: no .om was produced; install the CANN toolkit "
                                                      "and run {}".format(script.name)) + kept)
         return result
     _run(result, install, env)
     if result.status == "built":
-        _write_sidecar(result, spec, built=True, version=install.version or spec.target.cann)
+        _write_sidecar(result, spec, sources, built=True, version=install.version or spec.target.cann)
     return result
 
 
@@ -367,7 +358,8 @@ def _portable_spec(spec: DeploySpec) -> Dict[str, Any]:
     return document
 
 
-def _write_sidecar(result: ConvertResult, spec: DeploySpec, built: bool, version: str, note: str = "") -> None:
+def _write_sidecar(result: ConvertResult, spec: DeploySpec, sources: Optional[List[Any]], built: bool, version: str,
+                   note: str = "") -> None:
     from .. import __version__
 
     sidecar = Sidecar(
@@ -377,7 +369,7 @@ def _write_sidecar(result: ConvertResult, spec: DeploySpec, built: bool, version
         soc_version=spec.target.soc_version,
         cann_version=version,
         atc_argv=list(result.argv),
-        inputs=_device_inputs(spec),
+        inputs=_device_inputs(spec, sources),
         outputs=list(spec.outputs),
         spec=_portable_spec(spec),
         produced_by="omdeploy {} convert (python {})".format(__version__, sys.version.split()[0]),

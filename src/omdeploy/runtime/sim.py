@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -31,15 +30,6 @@ from ..spec import DeploySpec
 from .base import Backend, Dim, TensorInfo, guess_layout
 
 # ---- knowledge tables (each row has a test in tests/runtime/test_sim.py) ------------------------------
-
-# Device memory in MB of the chips whose `npu-smi info` is documented in reference/cann.md section 6
-# (the total of the Memory-Usage or HBM-Usage column). Other socs: the estimate is reported, not compared.
-SOC_MEMORY_MB: Dict[str, Tuple[int, str]] = {
-    "Ascend310P3": (21534, "npu-smi info, Atlas 300I Pro (310P3): 1074 / 21534 MB"),
-    "Ascend310B4": (15609, "npu-smi 23.0.0, Orange Pi AIpro / 200I A2 (310B4): 3628 / 15609 MB shared DDR"),
-    "Ascend310": (8192, "npu-smi 21.x, Atlas 200/300 (310): 5324 / 8192 MB"),
-    "Ascend910B4": (32768, "npu-smi 23.0.6, 910B4: HBM 29096 / 32768 MB"),
-}
 
 # What each --precision_mode puts in float16 on a 310-class chip:
 #   all   every op (ATC's default force_fp16)
@@ -263,43 +253,24 @@ class DeviceInput:
 
 
 def aipp_configs(spec: DeploySpec, input_names: Sequence[str]) -> Dict[str, Any]:
-    """input name -> the static AIPP config the .om applies to it: the AIPP file given to ATC as is
-    (atc.insert_op_conf), or the one built from `preprocess` when it runs in AIPP (issue 4's semantics)."""
-    conf = getattr(getattr(spec, "atc", None), "insert_op_conf", None)
-    if not conf and (spec.preprocess is None or spec.preprocess.where != "aipp"):
-        return {}
-    from ..ascend import aipp
+    """input name -> the static AIPP config the .om applies to it (the device contract's)."""
+    from ..ascend.contract import aipp_by_input
 
-    if not conf:
-        return {name: aipp.aipp_from_spec(spec, name) for name in aipp.aipp_inputs(spec)}
-    path = Path(spec.base_dir) / conf
-    return aipp.configs_by_input(aipp.read_aipp_file(path), input_names, str(path))
+    return aipp_by_input(spec, input_names)
 
 
 def device_inputs(model: Any, spec: DeploySpec) -> List[DeviceInput]:
-    declared = {i.name: i for i in spec.inputs}
-    sources = _onnx_inputs(model)
-    unknown = sorted(set(declared) - {name for name, _, _ in sources})
-    if unknown:
-        raise UserError("spec input {!r} is not an input of {}; its inputs are: {}".format(
-            unknown[0], spec.model, one_of([name for name, _, _ in sources])))
-    configs = aipp_configs(spec, [name for name, _, _ in sources])
-    result = []
-    for name, dims, dtype in sources:
-        ispec = declared.get(name)
-        shape: List[Dim] = list(ispec.shape) if ispec is not None and ispec.shape else dims
-        shape = [d if isinstance(d, int) and d > 0 else (d if isinstance(d, str) and d not in ("-1", "") else "?")
-                 for d in shape]
-        layout = ispec.layout if ispec is not None else guess_layout(shape)
-        config = configs.get(name)
-        if config is not None:
-            from ..ascend.aipp import device_input_shape
+    """The device contract (ascend/contract.py) as the simulator's inputs; a non-positive or '-1' dim is '?'."""
+    from ..ascend.contract import device_contract
 
-            info = TensorInfo(name, tuple(device_input_shape(config, shape, layout)), np.dtype(np.uint8), "NHWC")
-        else:
-            info = TensorInfo(name, tuple(shape), np.dtype(ispec.dtype) if ispec is not None else dtype, layout)
-        result.append(DeviceInput(info, shape, dtype, layout, config))
-    return result
+    def dims(shape: Sequence[Dim]) -> List[Dim]:
+        return [d if isinstance(d, int) and d > 0 else (d if isinstance(d, str) and d not in ("-1", "") else "?")
+                for d in shape]
+
+    sources = [(name, list(shape), np.dtype(dtype).name) for name, shape, dtype in _onnx_inputs(model)]
+    return [DeviceInput(TensorInfo(c.name, tuple(dims(c.device_shape)), np.dtype(c.device_dtype), c.device_layout),
+                        dims(c.model_shape), np.dtype(c.model_dtype), c.model_layout, c.aipp)
+            for c in device_contract(spec, sources)]
 
 
 def check_dynamic_support(spec: DeploySpec, inputs: Sequence[DeviceInput]) -> None:
@@ -397,7 +368,9 @@ def memory_estimate(spec: DeploySpec, inputs: Dict[str, Optional[int]], outputs:
     known = [b for b in list(inputs.values()) + list(outputs.values()) if b is not None]
     total = sum(known) + weights
     soc = spec.target.soc_version
-    row = SOC_MEMORY_MB.get(soc)
+    from ..chips import memory_mb
+
+    row = memory_mb(soc)
     return {
         "soc_version": soc, "inputs": dict(inputs), "outputs": dict(outputs), "weights": weights, "total": total,
         "complete": len(known) == len(inputs) + len(outputs),
