@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -61,6 +62,35 @@ _GEAR_CALLS = {"batch": "aclmdlSetDynamicBatchSize", "image_size": "aclmdlSetDyn
                "dims": "aclmdlSetInputDynamicDims"}
 _OUTPUT_DTYPES = {"FP32": np.float32, "FP16": np.float16, "UINT8": np.uint8, "INT8": np.int8}
 _FP16_MAX = 65504.0
+
+# How each chip's float16 arithmetic treats overflow (Huawei CANN `aclrtFloatOverflowMode` /
+# `aclrtSetDeviceSatMode`, https://www.hiascend.com/document/detail/en/canncommercial/850/API/appdevgapi/
+# aclcppdevg_03_0049.html): in saturation mode an inf result becomes +-65504 (the fp16 extremum) and NaN becomes
+# 0; Atlas inference products (310P), Atlas 200I/500 A2 (310B) and Atlas training products (910) support
+# saturation only; Atlas A2/A3 (910B, 910_93) default to IEEE inf/NaN and can be switched to saturation.
+# (soc prefix, default mode, modes the chip supports); first matching prefix wins; unknown socs: saturation.
+# A row per chip family, meant to move into the chip table (data/chips.json) with the other per-chip facts.
+OVERFLOW_MODES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
+    ("Ascend910B", "inf_nan", ("inf_nan", "saturation")),
+    ("Ascend910_93", "inf_nan", ("inf_nan", "saturation")),
+    ("Ascend310P", "saturation", ("saturation",)),
+    ("Ascend310B", "saturation", ("saturation",)),
+    ("Ascend910", "saturation", ("saturation",)),
+    ("Ascend310", "saturation", ("saturation",)),
+)
+
+
+def overflow_mode(soc: str, requested: Optional[str] = None) -> str:
+    """The float overflow mode the simulator applies for `soc`: its default, or `requested` when it supports it."""
+    default, supported = next(((d, m) for prefix, d, m in OVERFLOW_MODES if soc.startswith(prefix)),
+                              ("saturation", ("saturation",)))
+    if requested is None:
+        return default
+    if requested not in supported:
+        raise UserError("overflow mode {!r} is not available on {}: it runs {}".format(
+            requested, soc, one_of(list(supported))),
+            hint="Atlas inference chips (310P/310B) saturate only; inf_nan exists on Atlas A2/A3 (910B/910_93)")
+    return requested
 
 
 # ---- graph preparation -------------------------------------------------------------------------------
@@ -125,10 +155,13 @@ class PrecisionPlan:
     ops: str                   # which ops run in float16 (PRECISION_POLICIES)
     fp16_nodes: int
     kept_fp32: Dict[str, int]  # op type -> nodes kept float32 although the mode puts the rest in float16
+    overflow: str = "saturation"  # OVERFLOW_MODES
+    clamped_constants: List[str] = field(default_factory=list)  # constants beyond +-65504, clamped as ATC does
 
     def to_dict(self) -> Dict[str, object]:
         return {"precision_mode": self.mode, "fp16_ops": self.ops, "fp16_nodes": self.fp16_nodes,
-                "kept_fp32": dict(self.kept_fp32)}
+                "kept_fp32": dict(self.kept_fp32), "overflow_mode": self.overflow,
+                "clamped_constants": list(self.clamped_constants)}
 
 
 def _runs_fp16(op_type: str, ops: str) -> bool:
@@ -157,7 +190,32 @@ def refuse_unsimulated_precision(spec: DeploySpec) -> None:
                         hint="simulate without them (a copy of the spec), or compare the built .om on the box")
 
 
-def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
+def _opset(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def saturate_nodes(source: str, target: str, opset: int, graph: Any) -> List[Any]:
+    """Nodes writing `source` saturated to `target`: +-inf (and any value past +-65504) become +-65504, NaN
+    becomes 0 (the saturation mode of OVERFLOW_MODES). IsNaN/Where need opset 9: older graphs only clip."""
+    onnx = require("onnx", "the NPU simulator")
+    helper = onnx.helper
+    clipped = target + "/sim_clip" if opset >= 9 else target
+    if opset >= 11:
+        bounds = [target + "/sim_lo", target + "/sim_hi"]
+        graph.initializer.extend([helper.make_tensor(bounds[0], onnx.TensorProto.FLOAT, [], [-_FP16_MAX]),
+                                  helper.make_tensor(bounds[1], onnx.TensorProto.FLOAT, [], [_FP16_MAX])])
+        nodes = [helper.make_node("Clip", [source] + bounds, [clipped], name=clipped)]
+    else:
+        nodes = [helper.make_node("Clip", [source], [clipped], name=clipped, min=-_FP16_MAX, max=_FP16_MAX)]
+    if opset >= 9:
+        zero = target + "/sim_zero"
+        graph.initializer.append(helper.make_tensor(zero, onnx.TensorProto.FLOAT, [], [0.0]))
+        nodes += [helper.make_node("IsNaN", [source], [target + "/sim_isnan"], name=target + "/sim_isnan"),
+                  helper.make_node("Where", [target + "/sim_isnan", zero, clipped], [target], name=target + "/sim_nan0")]
+    return nodes
+
+
+def apply_precision(model: Any, mode: str, overflow: str = "saturation") -> Tuple[Any, PrecisionPlan]:
     """The graph as `mode` evaluates it: every float tensor a float16 op reads or writes is rounded to float16
     (Cast to float16 and back); the ops compute in float32 in between, which is the Cube's fp16-in,
     fp32-accumulate. Rounding is explicit because onnxruntime's CPU runs most float16 nodes by casting them
@@ -178,11 +236,18 @@ def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
     nodes: List[Any] = []
     kept: Dict[str, int] = {}
     fp16_nodes = 0
+    clamped: List[str] = []
+    opset = _opset(model)
 
     def cast_pair(source: str, target: str) -> List[Any]:
         half = target + "/sim_fp16"
-        return [onnx.helper.make_node("Cast", [source], [half], name=half, to=onnx.TensorProto.FLOAT16),
-                onnx.helper.make_node("Cast", [half], [target], name=target + "/sim_fp32", to=onnx.TensorProto.FLOAT)]
+        pre: List[Any] = []
+        if overflow == "saturation":
+            pre = saturate_nodes(source, target + "/sim_sat", opset, graph)
+            source = target + "/sim_sat"
+        return pre + [
+            onnx.helper.make_node("Cast", [source], [half], name=half, to=onnx.TensorProto.FLOAT16),
+            onnx.helper.make_node("Cast", [half], [target], name=target + "/sim_fp32", to=onnx.TensorProto.FLOAT)]
 
     for node in list(graph.node):
         if not _runs_fp16(node.op_type, ops):
@@ -197,7 +262,10 @@ def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
             if name not in rounded:
                 rounded[name] = name + "/sim_rounded"
                 if name in initializers:
-                    twin = numpy_helper.from_array(round_fp16(numpy_helper.to_array(initializers[name])), rounded[name])
+                    values = numpy_helper.to_array(initializers[name])
+                    if np.any(np.abs(values[np.isfinite(values)]) > _FP16_MAX):
+                        clamped.append(name)
+                    twin = numpy_helper.from_array(round_fp16(values), rounded[name])
                     graph.initializer.append(twin)
                 else:
                     nodes.extend(cast_pair(name, rounded[name]))
@@ -221,7 +289,11 @@ def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
     if kept:
         info_once(("sim-kept", tuple(sorted(kept))), "sim: kept in float32 (the device runs them in fp32): %s",
                   ", ".join("{} x{}".format(k, v) for k, v in sorted(kept.items())))
-    return model, PrecisionPlan(mode, ops, fp16_nodes, kept)
+    if clamped:
+        logger.warning("sim: constant%s %s exceed%s the float16 range and %s clamped to +-65504 as ATC stores "
+                       "them", "s" if len(clamped) > 1 else "", ", ".join(clamped), "" if len(clamped) > 1 else "s",
+                       "are" if len(clamped) > 1 else "is")
+    return model, PrecisionPlan(mode, ops, fp16_nodes, kept, overflow, clamped)
 
 
 # ---- the device contract -----------------------------------------------------------------------------
@@ -405,7 +477,7 @@ class SimBackend(Backend):
     reports_device_layouts = True
 
     def __init__(self, path: str, spec: Optional[DeploySpec] = None, layers: bool = False,
-                 threads: Optional[int] = None, **_: Any):
+                 threads: Optional[int] = None, overflow: Optional[str] = None, **_: Any):
         from ..ascend.atc import build_argv
 
         ort = require("onnxruntime", "the NPU simulator")
@@ -417,7 +489,8 @@ class SimBackend(Backend):
         check_dynamic_support(self.spec, self._device_inputs)
         names = intermediate_names(model) if layers else []
         refuse_unsimulated_precision(self.spec)
-        converted, self.precision = apply_precision(model, self.spec.precision_mode)
+        converted, self.precision = apply_precision(model, self.spec.precision_mode,
+                                                    overflow_mode(self.spec.target.soc_version, overflow))
         self.layer_names = expose_intermediates(converted, names)
         self.inputs = [d.info for d in self._device_inputs]
         self.outputs = [self._output_info(o) for o in converted.graph.output]
