@@ -1,5 +1,5 @@
 """The FastAPI app: Open Inference Protocol (KServe v2), task predict, /metrics and the status page."""
-from __future__ import annotations
+# no "from __future__ import annotations": FastAPI reads the handlers' annotations (Request) at run time
 
 import asyncio
 import json
