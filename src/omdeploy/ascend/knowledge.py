@@ -1,6 +1,6 @@
 """The error knowledge base: aclError codes and log patterns as data, and the diagnosis of logs.
 
-The facts live in data/acl_codes.json (every code of reference/cann.md section 4) and data/log_patterns.json
+The facts live in data/acl_codes.json (the aclError, runtime and GE codes of Huawei's ACL API reference) and data/log_patterns.json
 (ATC, GE, RUNTIME and Python lines mapped to causes and ordered fixes). This module only reads them:
 
     describe_code(507011)        -> AclCode(name, meaning, causes, fixes)
@@ -29,7 +29,7 @@ _FIELD = re.compile(r"\{(\w+)\}")
 
 @dataclass
 class AclCode:
-    """One aclError / runtime / GE code from reference/cann.md section 4."""
+    """One aclError / runtime / GE code from the ACL API reference."""
     code: int
     name: str
     meaning: str
