@@ -208,3 +208,19 @@ def test_precision_mode_v2_in_atc_options_is_refused_pointing_to_precision_mode(
     assert "--precision_mode={}".format(mode) in build_argv(migrated)
     with pytest.raises(UserError, match="--precision_mode_v2=cube_hif8 has no --precision_mode equivalent"):
         spec_from_atc(command("--precision_mode_v2=cube_hif8"))
+
+
+# ModelZoo READMEs leave the chip as a shell placeholder, e.g. --soc_version=Ascend${chip_name}
+@pytest.mark.parametrize("soc_value", ["Ascend${chip_name}", "${chip_name}", "$1", "Ascendxxx"])
+def test_soc_placeholder_filled_from_soc(soc_value):
+    from omdeploy.ascend.atc import fill_placeholders, parse_atc
+    opts = parse_atc("atc --model=yolov5s.onnx --framework=5 --output=yolov5s "
+                     "--input_shape=images:${batch_size},3,640,640 --soc_version=" + soc_value.replace("$", "\\$"))
+    filled = fill_placeholders(opts, soc="Ascend310P3", batch=4)
+    assert filled["soc_version"] == "Ascend310P3"
+    assert filled["input_shape"] == "images:4,3,640,640"
+
+
+def test_real_soc_is_not_replaced():
+    from omdeploy.ascend.atc import fill_placeholders
+    assert fill_placeholders({"soc_version": "Ascend310B4"}, soc="Ascend310P3")["soc_version"] == "Ascend310B4"

@@ -504,9 +504,25 @@ def spec_from_options(opts: Options, base_dir: str = ".", source: str = "atc com
     return DeploySpec.from_dict(data, source=source, base_dir=base_dir)
 
 
-def spec_from_atc(command: Union[str, Sequence[str]], base_dir: str = ".") -> DeploySpec:
+# shell placeholders Huawei's ModelZoo/samples READMEs leave in commands: Ascend${chip_name}, $1, Ascendxxx
+_SOC_PLACEHOLDER = re.compile(r"\$|^Ascend[xX]+$")
+_BATCH_PLACEHOLDER = re.compile(r"\$\{?(?:batch_size|batch|bs)\}?")
+
+
+def fill_placeholders(opts: Options, soc: Optional[str] = None, batch: Optional[int] = None) -> Options:
+    """`opts` with a placeholder --soc_version replaced by `soc` and ${batch_size} in --input_shape by `batch`."""
+    filled = dict(opts)
+    if soc and _SOC_PLACEHOLDER.search(filled.get("soc_version", "")):
+        filled["soc_version"] = soc
+    if batch is not None and "input_shape" in filled:
+        filled["input_shape"] = _BATCH_PLACEHOLDER.sub(str(batch), filled["input_shape"])
+    return filled
+
+
+def spec_from_atc(command: Union[str, Sequence[str]], base_dir: str = ".", soc: Optional[str] = None,
+                  batch: Optional[int] = None) -> DeploySpec:
     """A DeploySpec meaning the same as an existing `atc ...` command (for migrating scripts)."""
-    return spec_from_options(parse_atc(command), base_dir)
+    return spec_from_options(fill_placeholders(parse_atc(command), soc, batch), base_dir)
 
 
 def format_command(argv: Sequence[str]) -> str:
