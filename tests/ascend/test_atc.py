@@ -224,3 +224,11 @@ def test_soc_placeholder_filled_from_soc(soc_value):
 def test_real_soc_is_not_replaced():
     from omdeploy.ascend.atc import fill_placeholders
     assert fill_placeholders({"soc_version": "Ascend310B4"}, soc="Ascend310P3")["soc_version"] == "Ascend310B4"
+
+
+def test_legacy_ascend910_command_is_accepted():
+    from omdeploy.ascend.atc import check_options, parse_atc
+    opts = parse_atc("atc --model=resnet50.onnx --framework=5 --output=resnet50 "
+                     "--input_shape=actual_input_1:1,3,224,224 --soc_version=Ascend910")
+    check_options(opts)
+    assert opts["soc_version"] == "Ascend910"
