@@ -232,3 +232,13 @@ def test_legacy_ascend910_command_is_accepted():
                      "--input_shape=actual_input_1:1,3,224,224 --soc_version=Ascend910")
     check_options(opts)
     assert opts["soc_version"] == "Ascend910"
+
+
+def test_tensorflow_nhwc_dynamic_image_size_round_trips():
+    # ATC's --input_format default for TensorFlow (--framework=3) is NHWC: H, W are dims 1 and 2
+    from omdeploy.ascend.atc import spec_from_atc, spec_to_options
+    command = ('atc --model=m.pb --framework=3 --output=m --input_shape="Placeholder:1,-1,-1,3" '
+               '--dynamic_image_size="448,448;640,640" --soc_version=Ascend310P3')
+    opts = spec_to_options(spec_from_atc(command))
+    assert opts["input_format"] == "NHWC"
+    assert opts["input_shape"] == "Placeholder:1,-1,-1,3" and opts["dynamic_image_size"] == "448,448;640,640"

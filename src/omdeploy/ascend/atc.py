@@ -124,11 +124,16 @@ def _batch_gears(opts: Options, gears: List[List[str]], positions: Positions) ->
     return problems
 
 
+def default_input_format(opts: Options) -> str:
+    """--input_format, or ATC's default when it is absent: NHWC for TensorFlow (--framework=3), else NCHW."""
+    return opts.get("input_format") or ("NHWC" if opts.get("framework") == "3" else "NCHW")
+
+
 def _image_size_gears(opts: Options, gears: List[List[str]], positions: Positions) -> List[str]:
     problems = []
     if any(len(g) != 2 for g in gears):
         problems.append("--dynamic_image_size: each gear is 'h,w', got {!r}".format(opts["dynamic_image_size"]))
-    fmt = opts.get("input_format", "NCHW")
+    fmt = default_input_format(opts)
     if fmt not in ("NCHW", "NHWC"):
         problems.append("--dynamic_image_size needs --input_format NCHW or NHWC, got {}".format(fmt))
     hw = (2, 3) if fmt == "NCHW" else (1, 2)
@@ -462,7 +467,7 @@ def _int_or_name(d: str) -> Union[int, str]:
 
 def spec_from_options(opts: Options, base_dir: str = ".", source: str = "atc command") -> DeploySpec:
     check_options(opts, source)
-    fmt = opts.get("input_format")
+    fmt = opts.get("input_format") or (default_input_format(opts) if opts.get("framework") == "3" else None)
     layout = fmt if fmt in ("NCHW", "NHWC", "NCDHW", "NDHWC") else ("ND" if fmt == "ND" else "NCHW")
     inputs = [{"name": name, "shape": [_int_or_name(d) for d in dims], "layout": layout}
               for name, dims in _parse_input_shape(opts.get("input_shape", ""))]
