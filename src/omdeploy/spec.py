@@ -27,6 +27,9 @@ SOC_VERSIONS = (
     "Ascend910_9361", "Ascend910_9362", "Ascend910_9372", "Ascend910_9381", "Ascend910_9382",
     "Ascend910_9391", "Ascend910_9392",
 )
+# legacy name still in CANN 5.x/6.x-era commands (ATC of those releases took Ascend910 for the 910A)
+LEGACY_SOC_VERSIONS = ("Ascend910",)
+SOC_VERSIONS = SOC_VERSIONS + LEGACY_SOC_VERSIONS
 LAYOUTS = ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")
 DTYPES = ("float32", "float16", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
           "bool", "float64")

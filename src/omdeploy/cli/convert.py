@@ -14,13 +14,13 @@ from ._output import JsonOption, emit, err_console, live_display, table
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def load_source(source: Optional[Path], from_atc: Optional[str]) -> DeploySpec:
+def load_source(source: Optional[Path], from_atc: Optional[str], soc: Optional[str] = None) -> DeploySpec:
     if from_atc and source is not None:
         raise UserError("give a spec/model or --from-atc, not both")
     if from_atc:
         from ..ascend.atc import spec_from_atc
 
-        return spec_from_atc(from_atc, base_dir=str(Path.cwd()))
+        return spec_from_atc(from_atc, base_dir=str(Path.cwd()), soc=soc)
     if source is None:
         raise UserError("expected a DeploySpec (.yaml/.json) or an ONNX model, got nothing",
                         hint='omdeploy convert deploy.yaml | omdeploy convert model.onnx --soc Ascend310P3 | '
@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
                             hint="-o build/ (created when missing)")
         if save_spec is not None:
             check_output_file(save_spec, "--save-spec")
-        spec = apply_overrides(load_source(source, from_atc), soc, cann, fp16_input, output_type)
+        spec = apply_overrides(load_source(source, from_atc, soc), soc, cann, fp16_input, output_type)
         if save_spec is not None:
             from ..tools.spec_init import save_portable
 
