@@ -45,7 +45,7 @@ def decode_image(data: bytes) -> np.ndarray:
 class ServedModel:
     def __init__(self, name: str, path: Path, task: str, max_batch: int, delay_ms: float, queue_size: int,
                  backend: str = "auto", threads: Optional[int] = None):
-        from ..cli.run import make_task
+        from ..tasks.factory import make_task
 
         options = dict(top_k=5, head="yolov8", conf=0.25, iou=0.45, rec=None, cls=None, preset=None, labels=None,
                        backend=backend, threads=threads)
