@@ -7,6 +7,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from ..fileio import write_text
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..spec import DeploySpec
 from ._output import JsonOption, dumps, emit, parse_named, progress_tracker, table
@@ -104,7 +105,7 @@ def register(app: typer.Typer) -> None:
                                  options={"threads": threads} if threads else None)
         data = {"model": str(model), "batch": batch, "warmup": warmup, "results": [r.to_dict() for r in results]}
         if report is not None:
-            report.write_text(dumps(data) + "\n", encoding="utf-8")
+            write_text(report, dumps(data) + "\n")
         emit(data, as_json, lambda console: _render(results, console))
         if not all(r.ok for r in results):
             raise typer.Exit(1)

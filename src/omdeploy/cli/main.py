@@ -101,6 +101,12 @@ def _usage_error(exc: BaseException) -> int:
 
 def _report_os_error(exc: OSError) -> int:
     """A file the user named cannot be read or written (a directory, no permission, no space): exit 2."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        from ..fileio import user_error_for
+
+        return _report(user_error_for(exc, exc.filename))
     console = _err_console()
     if _debug:
         console.print_exception()

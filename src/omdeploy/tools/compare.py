@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..fileio import atomic_open
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..runtime.base import TensorInfo
 from ..runtime.session import BACKENDS, Session
@@ -345,7 +346,7 @@ def save_golden(path: Path, ref_label: str, samples: Sequence[Tuple[str, Sample]
     for k, ((_, sample), out) in enumerate(zip(samples, outputs)):
         arrays.update({"input/{}/{}".format(k, n): a for n, a in sample.items()})
         arrays.update({"ref/{}/{}".format(k, n): a for n, a in out.items()})
-    with path.open("wb") as handle:
+    with atomic_open(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     return path
 
