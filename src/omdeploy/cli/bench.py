@@ -77,6 +77,9 @@ def register(app: typer.Typer) -> None:
 
         if iterations is not None and duration is not None:
             raise UserError("give --iterations or --duration, not both")
+        from ._output import check_bounds
+
+        check_bounds(threads=threads, batch=batch, warmup=warmup, runs=iterations)
         if not model.is_file():
             raise UserError("{} does not exist".format(model) if not model.exists() else
                             "{} is not a file".format(model), hint="give a model (.onnx, .om, .xml) or a spec (.yaml)")

@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         iou: float = typer.Option(0.45, "--iou", min=0.0, max=1.0, help="detect/segment: NMS IoU threshold."),
         rec: Optional[Path] = typer.Option(None, "--rec", help="ocr: the recognition model."),
         cls: Optional[Path] = typer.Option(None, "--cls", help="ocr: the optional angle classifier."),
-        stride: int = typer.Option(1, "--stride", help="Videos: run every N-th frame."),
+        stride: int = typer.Option(1, "--stride", min=1, help="Videos: run every N-th frame."),
         workers: int = typer.Option(2, "--workers", min=1, help="Decode/preprocess threads."),
         queue: int = typer.Option(32, "--queue", min=1, help="Inputs prepared ahead of inference at most (memory)."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Runtime intra-op threads (default: all "
@@ -96,7 +96,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a task over images, folders and videos: one JSON line per input, resumable, bad inputs reported."""
         from ..tools.annotate import writer
-        from ..tools.runner import inference_threads, plan_inputs, run_batch
+        from ..tools.runner import inference_threads, plan_inputs, run_batch, run_identity
+        from ._output import check_bounds
+
+        check_bounds(threads=threads, workers=workers, queue=queue)
 
         if out.exists() and not out.is_dir():
             raise UserError("-o {} is a file; expected the folder for results.jsonl".format(out),
@@ -106,20 +109,22 @@ def register(app: typer.Typer) -> None:
             raise UserError("{} goes with --task ocr, not --task {}".format("--rec" if rec is not None else "--cls",
                                                                            name),
                             hint="drop it, or run --task ocr with the detector as the model")
-        files, total = plan_inputs(inputs, stride)
+        files, total = plan_inputs(inputs, stride, exclude=[out])
         options = dict(top_k=top_k, head=head, conf=conf, iou=iou, rec=rec, cls=cls, preset=preset, labels=labels,
                        backend=backend, threads=threads or inference_threads(workers))
         errors: List[Dict[str, Any]] = []
+        identity = run_identity(model, name, {k: v for k, v in options.items() if k not in ("threads", "backend")})
         with make_task(name, model, options) as runner_task:
             results = out / "results.jsonl"
             draw = writer(out / "annotated") if annotate else None
             try:
                 if as_json:
                     summary = run_batch(runner_task, inputs, results, resume, stride, workers, queue, files=files,
-                                        annotate=draw, on_record=lambda r: errors.append(r) if not r["ok"] else None)
+                                        annotate=draw, on_record=lambda r: errors.append(r) if not r["ok"] else None,
+                                        identity=identity)
                 else:
                     summary = _with_progress(runner_task, inputs, results, resume, stride, workers, queue, files,
-                                             total, draw, errors)
+                                             total, draw, errors, identity)
             except KeyboardInterrupt:
                 err_console.print("interrupted: the finished results are in {}; run the same command with --resume "
                                   "to finish".format(results), markup=False)
@@ -130,7 +135,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _with_progress(task, inputs, results, resume, stride, workers, queue, files, total, draw, errors):
+def _with_progress(task, inputs, results, resume, stride, workers, queue, files, total, draw, errors, identity):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..tools.runner import run_batch
@@ -145,6 +150,6 @@ def _with_progress(task, inputs, results, resume, stride, workers, queue, files,
                 errors.append(record)
 
         summary = run_batch(task, inputs, results, resume, stride, workers, queue, files=files, annotate=draw,
-                            on_record=on_record)
+                            on_record=on_record, identity=identity)
         progress.update(bar, completed=total)
     return summary
