@@ -232,17 +232,10 @@ def compare_outputs(refs: Sequence[Dict[str, np.ndarray]], gots: Sequence[Dict[s
 # ---- inputs ------------------------------------------------------------------------------------------
 
 def _expand(paths: Sequence[Path]) -> List[Path]:
-    found: List[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + (".npy", ".npz")))
-        elif path.exists():
-            found.append(path)
-        else:
-            raise UserError("input {} does not exist".format(path))
-    if not found:
-        raise UserError("no images or arrays found in {}".format(one_of([str(p) for p in paths])))
-    return found
+    """The inputs of compare, found as run finds them (folders searched recursively, others reported)."""
+    from ..tasks.image import files_with_suffixes
+
+    return files_with_suffixes(paths, IMAGE_SUFFIXES + (".npy", ".npz"), what="images or arrays")
 
 
 def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
