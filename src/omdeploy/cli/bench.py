@@ -93,6 +93,10 @@ def register(app: typer.Typer) -> None:
             if not model_spec.model_path.exists():
                 raise UserError("model {} does not exist".format(model_spec.model_path),
                                 hint="the spec's model is relative to the spec file")
+        if model.suffix.lower() == ".onnx":  # an unreadable model is the user's mistake, not a failed run
+            from ..onnx.inspect import load_model
+
+            load_model(model, load_external_data=False)
         side_spec = DeploySpec.load(spec) if spec is not None else None
         if report is not None:
             check_output_file(report, "--report", model)

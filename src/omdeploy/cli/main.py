@@ -78,6 +78,12 @@ def _report(exc: BaseException) -> int:
         if exc.hint:
             console.print("hint: {}".format(exc.hint), markup=False, highlight=False, style="dim")
         return exc.exit_code
+    if type(exc).__module__.startswith("onnxruntime"):  # the runtime refused the user's model: theirs to fix
+        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        console.print("error: onnxruntime cannot run the model: {}".format(first), markup=False, highlight=False)
+        console.print("hint: an opset or operator the runtime lacks; omdeploy check MODEL lists what is "
+                      "unsupported", markup=False, highlight=False, style="dim")
+        return 2
     console.print("internal error: {}: {}".format(type(exc).__name__, exc), markup=False)
     if not _debug:
         console.print("run again with --debug for the traceback, and please report it", style="dim")
@@ -103,6 +109,10 @@ def _report_os_error(exc: OSError) -> int:
     """A file the user named cannot be read or written (a directory, no permission, no space): exit 2."""
     import errno
 
+    if isinstance(exc, FileNotFoundError):
+        from ..errors import UserError
+
+        return _report(UserError("{} does not exist".format(exc.filename), hint="check the path"))
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         from ..fileio import user_error_for
 
