@@ -120,7 +120,7 @@ def plan_inputs(paths: Sequence[Union[str, os.PathLike]], stride: int = 1,
     Files under `exclude` (the run's own --out: annotated images, results) are never taken as inputs."""
     if stride < 1:
         raise UserError("the frame stride must be at least 1, got {}".format(stride))
-    files = files_with_suffixes(paths, IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    files = files_with_suffixes(paths, IMAGE_SUFFIXES + VIDEO_SUFFIXES, what="images or videos")
     if exclude:
         own = [Path(e).resolve() for e in exclude]
         kept = [f for f in files if not any(o == f.resolve() or o in f.resolve().parents for o in own)]
