@@ -25,6 +25,11 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logger.handlers[:] = [RichHandler(console=_err_console(), show_time=False, show_path=False,
                                       markup=False, rich_tracebacks=False)]
     logger.setLevel(level)
+    # third-party warnings (PIL, torch, numpy) go to the log, shown only with -v: stderr is omdeploy's own lines
+    logging.captureWarnings(True)
+    warned = logging.getLogger("py.warnings")
+    warned.propagate = False
+    warned.handlers[:] = logger.handlers if verbose >= 1 else [logging.NullHandler()]
 
 
 def _err_console():

@@ -36,10 +36,11 @@ def files_with_suffixes(paths: Iterable[Union[str, os.PathLike]], suffixes: Sequ
         else:
             raise UserError("{} does not exist".format(path), hint="give image files, folders or video files")
     kinds = "/".join(sorted({s.lstrip(".") for s in suffixes}))
-    if others:
+    if others and found:
         logger.warning("skipped %d file(s) that are not %s: %s%s", len(others), what or kinds,
                        ", ".join(str(p) for p in others[:3]), " ..." if len(others) > 3 else "")
     if not found:  # only empty folders (or folders of other files) were given: nothing to do is a mistake
-        raise UserError("no {} files found in {}".format(kinds, ", ".join(str(p) for p in paths)),
+        raise UserError("no {} files found in {}{}".format(kinds, ", ".join(str(p) for p in paths), "; only {} other "
+                        "file(s), e.g. {}".format(len(others), others[0].name) if others else ""),
                         hint="folders are searched recursively for files with these suffixes")
     return found
