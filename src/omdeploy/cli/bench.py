@@ -97,6 +97,15 @@ def register(app: typer.Typer) -> None:
             from ..onnx.inspect import load_model
 
             load_model(model, load_external_data=False)
+        with open(model, "rb") as f:
+            head = f.read(64).lstrip()
+        # GE's .om starts with MODEL_FILE_MAGIC_NUM (b"IMOD"); an OpenVINO IR .xml is XML
+        if model.suffix.lower() == ".om" and not head.startswith(b"IMOD"):
+            raise UserError("{} is {}, not an Ascend offline model (no IMOD header)".format(
+                model, "empty" if not head else "named .om"), hint="convert the model again, or copy it again")
+        if model.suffix.lower() == ".xml" and not head.startswith(b"<"):
+            raise UserError("{} is {}, not an OpenVINO IR (.xml)".format(model, "empty" if not head else "not XML"),
+                            hint="give the IR's .xml (with its .bin beside it), or the .onnx")
         side_spec = DeploySpec.load(spec) if spec is not None else None
         if report is not None:
             check_output_file(report, "--report", model)
