@@ -17,6 +17,7 @@ from ._optional import require
 from .chips import DEFAULT_CANN, DEFAULT_SOC
 from ._schema import SchemaError, describe, from_dict, to_dict
 from .errors import UserError
+from .fileio import write_text
 
 # soc_version values seen in the ATC docs and in the field (reference/cann.md section 1)
 SOC_VERSIONS = (
@@ -327,7 +328,7 @@ class Sidecar:
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(to_dict(self), indent=2) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(to_dict(self), indent=2) + "\n")
         return path
 
     def deploy_spec(self) -> DeploySpec:
@@ -359,10 +360,10 @@ def load_document(path: Path) -> Any:
 
 def save_document(path: Path, data: Any) -> None:
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(data, indent=2) + "\n")
         return
     yaml = require("yaml", "writing YAML specs")
-    path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None), encoding="utf-8")
+    write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
 
 __all__ = ["DeploySpec", "AtcSpec", "TargetSpec", "InputSpec", "OutputSpec", "DynamicSpec", "PreprocessSpec",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import UserError
+from ..fileio import write_text
 from ..log import logger
 from ..spec import DeploySpec, FileRef, InputSpec, Sidecar
 from . import setenv
@@ -265,7 +266,7 @@ def _plan_paths(spec: DeploySpec, out_dir: Path) -> Tuple[Path, Optional[Path]]:
     om = out_dir / (stem + ".om")
     if aipp_inputs(spec):
         aipp_file = out_dir / (stem + ".aipp.cfg")
-        aipp_file.write_text(aipp_text_for_spec(spec), encoding="utf-8")
+        write_text(aipp_file, aipp_text_for_spec(spec))
         return om, aipp_file
     if spec.atc.insert_op_conf:
         return om, (Path(spec.base_dir) / spec.atc.insert_op_conf).resolve()
@@ -273,8 +274,8 @@ def _plan_paths(spec: DeploySpec, out_dir: Path) -> Tuple[Path, Optional[Path]]:
 
 
 def _write_script(path: Path, spec: DeploySpec, om: Path, argv: List[str], sidecar: Path) -> None:
-    path.write_text(_SCRIPT.format(model=spec.model_path, om=om, sidecar=sidecar.name,
-                                   command=format_command(["atc"] + argv[1:])), encoding="utf-8")
+    write_text(path, _SCRIPT.format(model=spec.model_path, om=om, sidecar=sidecar.name,
+                                    command=format_command(["atc"] + argv[1:])))
     path.chmod(0o755)
 
 
@@ -330,7 +331,7 @@ def _run(result: ConvertResult, install: AtcInstall, env: Optional[Mapping[str, 
         proc = subprocess.run(result.argv, cwd=work, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log = proc.stdout.decode("utf-8", errors="replace")
     result.log = result.om.with_suffix(".atc.log")
-    result.log.write_text(log, encoding="utf-8")
+    write_text(result.log, log)
     result.returncode = proc.returncode
     written = result.om.is_file() and result.om.stat().st_mtime_ns != before
     if proc.returncode == 0 and written:

@@ -144,6 +144,8 @@ def register(app: typer.Typer) -> None:
 
         torch = require("torch", "exporting PyTorch models")
         check_output_file(out, "-o", Path(source) if Path(source).is_file() else None)
+        if weights is not None:
+            check_output_file(out, "-o", weights)
         pre = image_preprocess(mean, std, color, resize)
         with step_progress(3, as_json) as step:
             step("load {}".format(source))

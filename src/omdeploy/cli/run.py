@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         iou: float = typer.Option(0.45, "--iou", min=0.0, max=1.0, help="detect/segment: NMS IoU threshold."),
         rec: Optional[Path] = typer.Option(None, "--rec", help="ocr: the recognition model."),
         cls: Optional[Path] = typer.Option(None, "--cls", help="ocr: the optional angle classifier."),
-        stride: int = typer.Option(1, "--stride", help="Videos: run every N-th frame."),
+        stride: int = typer.Option(1, "--stride", min=1, help="Videos: run every N-th frame."),
         workers: int = typer.Option(2, "--workers", min=1, help="Decode/preprocess threads."),
         queue: int = typer.Option(32, "--queue", min=1, help="Inputs prepared ahead of inference at most (memory)."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Runtime intra-op threads (default: all "
@@ -74,7 +74,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a task over images, folders and videos: one JSON line per input, resumable, bad inputs reported."""
         from ..tools.annotate import writer
-        from ..tools.runner import inference_threads, plan_inputs, run_batch
+        from ..tools.runner import inference_threads, plan_inputs, run_batch, run_identity
+        from ._output import check_bounds
+
+        check_bounds(threads=threads, workers=workers, queue=queue)
 
         if out.exists() and not out.is_dir():
             raise UserError("-o {} is a file; expected the folder for results.jsonl".format(out),
@@ -89,23 +92,28 @@ def register(app: typer.Typer) -> None:
         if ray_address is not None:
             if annotate:
                 raise UserError("--annotate is not available with --ray", hint="run --annotate without --ray")
+            ray_options = dict(top_k=top_k, head=head, conf=conf, iou=iou, rec=rec, cls=cls, preset=preset,
+                               labels=labels, backend=backend, threads=threads or 1)
+            identity = run_identity(model, name, {k: v for k, v in ray_options.items()
+                                                  if k not in ("threads", "backend")})
             return _run_on_ray(name, model, inputs, out, resume, stride, ray_address, actors, npus_per_actor,
-                               dict(top_k=top_k, head=head, conf=conf, iou=iou, rec=rec, cls=cls, preset=preset,
-                                    labels=labels, backend=backend, threads=threads or 1), as_json)
-        files, total = plan_inputs(inputs, stride)
+                               ray_options, as_json, identity)
+        files, total = plan_inputs(inputs, stride, exclude=[out])
         options = dict(top_k=top_k, head=head, conf=conf, iou=iou, rec=rec, cls=cls, preset=preset, labels=labels,
                        backend=backend, threads=threads or inference_threads(workers))
         errors: List[Dict[str, Any]] = []
+        identity = run_identity(model, name, {k: v for k, v in options.items() if k not in ("threads", "backend")})
         with make_task(name, model, options) as runner_task:
             results = out / "results.jsonl"
             draw = writer(out / "annotated") if annotate else None
             try:
                 if as_json:
                     summary = run_batch(runner_task, inputs, results, resume, stride, workers, queue, files=files,
-                                        annotate=draw, on_record=lambda r: errors.append(r) if not r["ok"] else None)
+                                        annotate=draw, on_record=lambda r: errors.append(r) if not r["ok"] else None,
+                                        identity=identity)
                 else:
                     summary = _with_progress(runner_task, inputs, results, resume, stride, workers, queue, files,
-                                             total, draw, errors)
+                                             total, draw, errors, identity)
             except KeyboardInterrupt:
                 err_console.print("interrupted: the finished results are in {}; run the same command with --resume "
                                   "to finish".format(results), markup=False)
@@ -116,7 +124,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _run_on_ray(name, model, inputs, out, resume, stride, address, actors, npus_per_actor, options, as_json) -> None:
+def _run_on_ray(name, model, inputs, out, resume, stride, address, actors, npus_per_actor, options, as_json,
+                identity) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..tools.fleet import run_fleet
@@ -124,7 +133,7 @@ def _run_on_ray(name, model, inputs, out, resume, stride, address, actors, npus_
 
     errors: List[Dict[str, Any]] = []
     results = out / "results.jsonl"
-    _, total = plan_inputs(inputs, stride)
+    _, total = plan_inputs(inputs, stride, exclude=[out])
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, console=err_console, transient=True,
@@ -141,7 +150,8 @@ def _run_on_ray(name, model, inputs, out, resume, stride, address, actors, npus_
 
                 progress.update(bar, completed=len(read_finished(results)))
             summary = run_fleet(name, model, options, inputs, results, resume=resume, stride=stride,
-                                address=address, actors=actors, npus_per_actor=npus_per_actor, on_record=on_record)
+                                address=address, actors=actors, npus_per_actor=npus_per_actor, on_record=on_record,
+                                identity=identity)
     except KeyboardInterrupt:
         err_console.print("interrupted: the finished results are in {}; run the same command with --resume "
                           "(with or without --ray) to finish".format(results), markup=False)
@@ -159,7 +169,7 @@ def _run_on_ray(name, model, inputs, out, resume, stride, address, actors, npus_
         raise typer.Exit(1)
 
 
-def _with_progress(task, inputs, results, resume, stride, workers, queue, files, total, draw, errors):
+def _with_progress(task, inputs, results, resume, stride, workers, queue, files, total, draw, errors, identity):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..tools.runner import run_batch
@@ -174,6 +184,6 @@ def _with_progress(task, inputs, results, resume, stride, workers, queue, files,
                 errors.append(record)
 
         summary = run_batch(task, inputs, results, resume, stride, workers, queue, files=files, annotate=draw,
-                            on_record=on_record)
+                            on_record=on_record, identity=identity)
         progress.update(bar, completed=total)
     return summary

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import errno
 import re
 import sys
 import warnings
@@ -21,6 +22,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 import numpy as np
 
 from .._optional import require
+from ..fileio import user_error_for, write_with
 from ..errors import ToolchainError, UserError, check_output_file
 from ..log import info_once
 from ..spec import PreprocessSpec
@@ -193,7 +195,7 @@ def _finish(path: Path, output_shapes: Optional[List[tuple]]) -> None:
                     dim.dim_value = int(size)
                 changed = True
     if changed and model.ByteSize() < PROTOBUF_LIMIT:  # a larger model keeps the exporter's layout
-        onnx.save(model, str(path))
+        write_with(path, lambda tmp: onnx.save(model, tmp))
         for name in data_files:
             (path.parent / name).unlink()
     check_valid(path, "the exported model")
@@ -240,8 +242,19 @@ def export(model: Any, example_inputs: Any, out: PathLike, opset: Optional[int] 
     out.parent.mkdir(parents=True, exist_ok=True)
 
     step("export (opset {}, {} exporter)".format(chosen, "dynamo" if dynamo else "TorchScript"))
-    _torch_export(model, args, out, chosen, in_names, out_names, dynamic_axes, dynamo, torch)
-    _finish(out, None if dynamic_axes else [r.shape for r in reference])
+    existed = out.exists()
+    try:
+        _torch_export(model, args, out, chosen, in_names, out_names, dynamic_axes, dynamo, torch)
+        _finish(out, None if dynamic_axes else [r.shape for r in reference])
+    except BaseException as exc:
+        if not existed and out.exists():  # a half-written model must not look like a result
+            out.unlink()
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        if isinstance(cause, OSError):
+            raise user_error_for(cause, out) from None
+        if "No space left on device" in "{} {}".format(exc, exc.__cause__):  # torch wraps it in RuntimeError
+            raise user_error_for(OSError(errno.ENOSPC, "No space left on device"), out) from None
+        raise
     summary = summarize(out)
 
     verification = Verification("torch", atol, rtol)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .._optional import require
+from ..fileio import write_with
 from ..errors import ToolchainError, UserError, check_output_file, did_you_mean, one_of
 from ..spec import PreprocessSpec
 from .inspect import load_model, summarize
@@ -203,7 +204,7 @@ def sanitize(model: PathLike, out: PathLike, input_shapes: Optional[Dict[str, Li
         steps.append("dropped unused opset domains " + ", ".join(dropped))
     stamp_lowest_ir_version(work)  # loadable by the box's older onnxruntime
     out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(work, str(out))
+    write_with(out, lambda tmp: onnx.save(work, tmp))
     check_valid(out, "the sanitized model")
 
     verification = Verification("the original {}".format(source.name), atol, rtol)

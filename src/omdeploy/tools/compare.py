@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..fileio import atomic_open
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..runtime.base import TensorInfo
 from ..runtime.session import BACKENDS, Session
@@ -249,17 +250,10 @@ def compare_outputs(refs: Sequence[Dict[str, np.ndarray]], gots: Sequence[Dict[s
 # ---- inputs ------------------------------------------------------------------------------------------
 
 def _expand(paths: Sequence[Path]) -> List[Path]:
-    found: List[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + (".npy", ".npz")))
-        elif path.exists():
-            found.append(path)
-        else:
-            raise UserError("input {} does not exist".format(path))
-    if not found:
-        raise UserError("no images or arrays found in {}".format(one_of([str(p) for p in paths])))
-    return found
+    """The inputs of compare, found as run finds them (folders searched recursively, others reported)."""
+    from ..tasks.image import files_with_suffixes
+
+    return files_with_suffixes(paths, IMAGE_SUFFIXES + (".npy", ".npz"), what="images or arrays")
 
 
 def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
@@ -363,7 +357,7 @@ def save_golden(path: Path, ref_label: str, samples: Sequence[Tuple[str, Sample]
     for k, ((_, sample), out) in enumerate(zip(samples, outputs)):
         arrays.update({"input/{}/{}".format(k, n): a for n, a in sample.items()})
         arrays.update({"ref/{}/{}".format(k, n): a for n, a in out.items()})
-    with path.open("wb") as handle:
+    with atomic_open(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     return path
 

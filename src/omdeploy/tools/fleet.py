@@ -27,7 +27,9 @@ import numpy as np
 from .._json import json_default
 from .._optional import require
 from ..errors import UserError
-from .runner import VIDEO_SUFFIXES, RunSummary, _error_text, plan_inputs, read_finished
+from ..fileio import write_text
+from .runner import (VIDEO_SUFFIXES, RunSummary, _error_text, check_identity, identity_path, locked_folder,
+                     plan_inputs, read_finished)
 
 # Frames of one video handed to one decode task: big enough to amortise opening the file, small enough to spread.
 FRAMES_PER_CHUNK = 64
@@ -166,12 +168,28 @@ def _npus_available(ray: Any) -> float:
 def run_fleet(name: str, model: Union[str, os.PathLike], options: Dict[str, Any],
               inputs: Sequence[Union[str, os.PathLike]], results: Union[str, os.PathLike], resume: bool = False,
               stride: int = 1, address: str = "auto", actors: Optional[int] = None, npus_per_actor: float = 1,
-              on_record: Optional[Callable[[Dict[str, Any]], None]] = None) -> FleetSummary:
-    """Run task `name` of `model` over `inputs` on a Ray cluster; see the module docstring."""
+              on_record: Optional[Callable[[Dict[str, Any]], None]] = None,
+              identity: Optional[Dict[str, Any]] = None) -> FleetSummary:
+    """Run task `name` of `model` over `inputs` on a Ray cluster; see the module docstring. `identity` (from
+    runner.run_identity) is checked on resume and recorded, exactly as the local runner does, so either can resume
+    the other's results."""
     results = Path(results)
-    model = Path(model).resolve()
-    files, _ = plan_inputs(inputs, stride)
-    finished = read_finished(results) if resume else {}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with locked_folder(results.parent):
+        if resume and identity is not None:
+            check_identity(results, identity)
+        finished = read_finished(results) if resume else {}
+        if identity is not None:
+            write_text(identity_path(results), json.dumps(identity, indent=2, default=json_default) + "\n")
+        return _run_locked(name, Path(model).resolve(), options, inputs, results, resume, finished, stride, address,
+                           actors, npus_per_actor, on_record)
+
+
+def _run_locked(name: str, model: Path, options: Dict[str, Any], inputs: Sequence[Union[str, os.PathLike]],
+                results: Path, resume: bool, finished: Dict[str, bool], stride: int, address: str,
+                actors: Optional[int], npus_per_actor: float,
+                on_record: Optional[Callable[[Dict[str, Any]], None]]) -> FleetSummary:
+    files, _ = plan_inputs(inputs, stride, exclude=[results, results.parent / "annotated"])
     ray = connect(address)
     npus = _npus_available(ray)
     if actors is None:
@@ -194,7 +212,6 @@ def run_fleet(name: str, model: Union[str, os.PathLike], options: Dict[str, Any]
     written = set(finished)
     counts: Counter = Counter()
     started = time.perf_counter()
-    results.parent.mkdir(parents=True, exist_ok=True)
     with open(results, "a" if resume else "w", encoding="utf-8") as out:
         if rows:
             data = require("ray.data", "running on a Ray cluster (omdeploy run --ray)")
