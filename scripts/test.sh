@@ -17,11 +17,11 @@ echo "== full suite (Python 3.11) =="
 
 PY38=$(scripts/find_python.sh 3.8 || true)
 if [ -n "$PY38" ]; then
-  echo "== core suite (Python 3.8, numpy < 2, no torch/openvino) =="
+  echo "== core suite (Python 3.8, numpy < 2, no torch/openvino/ray) =="
   if [ ! -x .venv38/bin/python ]; then
     "$PY38" -m venv .venv38
   fi
-  if ! .venv38/bin/pip install -q --disable-pip-version-check "numpy<2" -e ".[cli,onnx,images,vision]" pytest \
+  if ! .venv38/bin/pip install -q --disable-pip-version-check "numpy<2" -e ".[cli,onnx,images,vision,serve]" pytest httpx \
       >.venv38/pip.log 2>&1; then
     grep -v "is ignored: it is neither" .venv38/pip.log >&2
     echo "test: pip install for Python 3.8 failed (log above)" >&2
