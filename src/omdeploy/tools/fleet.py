@@ -27,9 +27,7 @@ import numpy as np
 from .._json import json_default
 from .._optional import require
 from ..errors import UserError
-from ..fileio import write_text
-from .runner import (VIDEO_SUFFIXES, RunSummary, _error_text, check_identity, identity_path, locked_folder,
-                     plan_inputs, read_finished)
+from .runner import VIDEO_SUFFIXES, RunSummary, _error_text, open_results, plan_inputs
 
 # Frames of one video handed to one decode task: big enough to amortise opening the file, small enough to spread.
 FRAMES_PER_CHUNK = 64
@@ -174,13 +172,7 @@ def run_fleet(name: str, model: Union[str, os.PathLike], options: Dict[str, Any]
     runner.run_identity) is checked on resume and recorded, exactly as the local runner does, so either can resume
     the other's results."""
     results = Path(results)
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with locked_folder(results.parent):
-        if resume and identity is not None:
-            check_identity(results, identity)
-        finished = read_finished(results) if resume else {}
-        if identity is not None:
-            write_text(identity_path(results), json.dumps(identity, indent=2, default=json_default) + "\n")
+    with open_results(results, resume, identity) as finished:
         return _run_locked(name, Path(model).resolve(), options, inputs, results, resume, finished, stride, address,
                            actors, npus_per_actor, on_record)
 

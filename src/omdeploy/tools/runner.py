@@ -245,6 +245,20 @@ def locked_folder(folder: Path):
         handle.close()
 
 
+@contextlib.contextmanager
+def open_results(results: Path, resume: bool, identity: Optional[Dict[str, Any]]) -> Iterator[Dict[str, bool]]:
+    """Lock the results' folder, check (on resume) and record who writes them; yields {input: ok} already done.
+    The local runner and the fleet share it, so either can resume the other's results."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with locked_folder(results.parent):
+        if resume and identity is not None:
+            check_identity(results, identity)
+        finished = read_finished(results) if resume else {}
+        if identity is not None:
+            write_text(identity_path(results), json.dumps(identity, indent=2, default=json_default) + "\n")
+        yield finished
+
+
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, OmdeployError):
         return exc.message
@@ -272,13 +286,7 @@ def run_batch(task: Task, inputs: Sequence[Union[str, os.PathLike]], results: Un
     results = Path(results)
     if files is None:
         files, _ = plan_inputs(inputs, stride, exclude=[results, results.parent / "annotated"])
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with locked_folder(results.parent):
-        if resume and identity is not None:
-            check_identity(results, identity)
-        finished = read_finished(results) if resume else {}
-        if identity is not None:
-            write_text(identity_path(results), json.dumps(identity, indent=2, default=json_default) + "\n")
+    with open_results(results, resume, identity) as finished:
         return _run_locked(task, files, results, resume, finished, stride, workers, queue_size, on_record, annotate)
 
 
