@@ -11,7 +11,7 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Callable, Iterator, Union
+from typing import IO, Callable, Iterator, NoReturn, Union
 
 from .errors import UserError
 
@@ -64,20 +64,9 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> Ite
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():  # keep the permissions of the file being replaced
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, str(path))
-    except OSError as exc:
-        _remove(tmp)
-        raise user_error_for(exc, path) from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    except BaseException as exc:
+        _abandon(tmp, path, exc)
+    _commit(tmp, path)
 
 
 def _remove(tmp: str) -> None:
@@ -114,15 +103,32 @@ def write_with(path: PathLike, writer: Callable[[str], object], suffix: str = ""
             os.fsync(handle.fileno())
         if os.path.getsize(tmp) == 0:
             raise UserError("writing {} produced an empty file".format(path))
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, str(path))
-    except OSError as exc:
-        _remove(tmp)
-        raise user_error_for(exc, path) from None
-    except BaseException:
-        _remove(tmp)
-        raise
+    except BaseException as exc:
+        _abandon(tmp, path, exc)
+    _commit(tmp, path)
     return path
+
+
+def _commit(tmp: str, path: Path) -> None:
+    """Give the complete temp file its final permissions (those of the file it replaces, else the umask's)
+    and rename it over `path`."""
+    try:
+        if path.exists():
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, str(path))
+    except BaseException as exc:
+        _abandon(tmp, path, exc)
+
+
+def _abandon(tmp: str, path: Path, exc: BaseException) -> "NoReturn":
+    """Remove the temp file and re-raise (an OSError as the user error it is)."""
+    _remove(tmp)
+    if isinstance(exc, OSError):
+        raise user_error_for(exc, path) from None
+    raise exc
 
 
 def _umask() -> int:

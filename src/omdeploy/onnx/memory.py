@@ -12,16 +12,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
+import numpy as np
+
 from .._optional import require
+from .dtypes import itemsize
 
 MIB = 1024 * 1024
 FP16_MODES = ("force_fp16", "allow_fp32_to_fp16", "allow_mix_precision", "allow_mix_precision_fp16",
               "allow_mix_precision_bf16", "allow_fp32_to_bf16")
-# bytes per element of the ONNX TensorProto data types (onnx.helper.tensor_dtype_to_np_dtype)
-_ELEM = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
 _FLOATS = (1, 11)  # float32, float64: what a float16 precision mode turns into float16
-_SPEC_DTYPE_BYTES = {"float32": 4, "float16": 2, "uint8": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4,
-                     "uint32": 4, "int64": 8, "uint64": 8, "bool": 1, "float64": 8}
 
 
 @dataclass
@@ -131,7 +130,7 @@ def _sizes(model: Any, float_bytes: int) -> Dict[str, int]:
         tt = vi.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         if tt.HasField("shape") and all(d is not None for d in dims):
-            elem = float_bytes if tt.elem_type in _FLOATS else _ELEM.get(tt.elem_type, 4)
+            elem = float_bytes if tt.elem_type in _FLOATS else itemsize(tt.elem_type)
             sizes[vi.name] = _count(dims) * elem
     return sizes
 
@@ -160,7 +159,7 @@ def _weight_bytes(model: Any, float_bytes: int) -> int:
     tensors = list(model.graph.initializer) + [a.t for n in model.graph.node if n.op_type == "Constant"
                                                for a in n.attribute if a.name == "value"]
     for t in tensors:
-        elem = float_bytes if t.data_type in _FLOATS else _ELEM.get(t.data_type, 4)
+        elem = float_bytes if t.data_type in _FLOATS else itemsize(t.data_type)
         total += _count(t.dims) * elem
     return total
 
@@ -178,18 +177,18 @@ def peak_memory(model: Any, spec: Any = None) -> MemoryEstimate:
     for name, shape in shapes.items():
         entry = spec.input(name) if spec is not None else None
         if aipp:
-            itemsize = 1
+            size = 1
         elif entry is not None:
-            itemsize = _SPEC_DTYPE_BYTES.get(entry.dtype, 4)
+            size = np.dtype(entry.dtype).itemsize
         else:
-            itemsize = _ELEM.get(elem_types.get(name, 1), 4)
-        inputs[name] = None if shape is None else _count(shape) * itemsize
+            size = itemsize(elem_types.get(name, 1))
+        inputs[name] = None if shape is None else _count(shape) * size
     outputs: Dict[str, Optional[int]] = {}
     for value in inferred.graph.output:
         tt = value.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         known = tt.HasField("shape") and all(d is not None and d > 0 for d in dims)
-        outputs[value.name] = _count(dims) * _ELEM.get(tt.elem_type, 4) if known else None
+        outputs[value.name] = _count(dims) * itemsize(tt.elem_type) if known else None
     skip = set(shapes) | set(outputs) | {t.name for t in model.graph.initializer}
     activations = _largest_live_set(inferred, sizes, skip)
     produced = [o for n in inferred.graph.node for o in n.output if o and o not in skip]

@@ -18,6 +18,7 @@ from .._optional import require
 from ..fileio import write_with
 from ..errors import ToolchainError, UserError, check_output_file, did_you_mean, one_of
 from ..spec import PreprocessSpec
+from .dtypes import numpy_dtype
 from .inspect import load_model, summarize
 from .irversion import IR_INITIALIZERS_OUTSIDE_INPUTS, stamp_lowest_ir_version
 from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, check_verify_options, image_feed,
@@ -26,8 +27,6 @@ from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, chec
 PathLike = Union[str, os.PathLike]
 # stand-ins for dims still dynamic after sanitizing, used only to build verification inputs
 VERIFY_BATCH, VERIFY_DIM = 1, 64
-_NP_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64, 9: np.bool_,
-             10: np.float16, 11: np.float64}
 
 
 @dataclass
@@ -154,7 +153,7 @@ def _verification_feeds(model: Any, images: Sequence[PathLike], preprocess: Opti
     inputs = _graph_inputs(model)
     shapes = {v.name: [d if isinstance(d, int) and d > 0 else (VERIFY_BATCH if axis == 0 else VERIFY_DIM)
                        for axis, d in enumerate(_dims(v))] for v in inputs}
-    dtypes = {v.name: np.dtype(_NP_TYPES.get(v.type.tensor_type.elem_type, np.float32)) for v in inputs}
+    dtypes = {v.name: numpy_dtype(v.type.tensor_type.elem_type) or np.dtype(np.float32) for v in inputs}
     rng = np.random.default_rng(seed)
     cases = [("random[{}]".format(i), {n: random_feed(shapes[n], dtypes[n], rng) for n in shapes})
              for i in range(random_cases)]
