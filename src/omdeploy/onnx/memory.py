@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .._optional import require
 from .dtypes import itemsize
+from .shapes import infer_with_input_shapes
 
 MIB = 1024 * 1024
 FP16_MODES = ("force_fp16", "allow_fp32_to_fp16", "allow_mix_precision", "allow_mix_precision_fp16",
@@ -107,23 +107,6 @@ def input_shapes(model: Any, spec: Any = None) -> Dict[str, Optional[List[int]]]
     return result
 
 
-def _with_shapes(model: Any, shapes: Dict[str, Optional[List[int]]]) -> Any:
-    onnx = require("onnx", "estimating device memory")
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
-    del fixed.graph.value_info[:]
-    for value in fixed.graph.input:
-        shape = shapes.get(value.name)
-        if shape is not None:
-            for dim, size in zip(value.type.tensor_type.shape.dim, shape):
-                dim.Clear()
-                dim.dim_value = size
-    try:
-        return onnx.shape_inference.infer_shapes(fixed, data_prop=True)
-    except Exception:  # best effort: tensors whose shape stays unknown are left out and marked incomplete
-        return fixed
-
-
 def _sizes(model: Any, float_bytes: int) -> Dict[str, int]:
     sizes = {}
     for vi in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input):
@@ -169,7 +152,7 @@ def peak_memory(model: Any, spec: Any = None) -> MemoryEstimate:
     mode = spec.precision_mode if spec is not None else "force_fp16"
     float_bytes = 2 if mode in FP16_MODES else 4
     shapes = input_shapes(model, spec)
-    inferred = _with_shapes(model, shapes)
+    inferred = infer_with_input_shapes(model, shapes, "estimating device memory")
     sizes = _sizes(inferred, float_bytes)
     aipp = spec is not None and spec.preprocess is not None and spec.preprocess.where == "aipp"
     elem_types = {v.name: v.type.tensor_type.elem_type for v in model.graph.input}

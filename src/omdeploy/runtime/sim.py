@@ -407,20 +407,9 @@ def largest_gear_shapes(spec: DeploySpec, shapes: Sequence[Tuple[str, Sequence[D
 
 def output_shapes(model: Any, input_shapes: Dict[str, Optional[List[int]]]) -> Dict[str, Optional[List[int]]]:
     """Output shapes for concrete input shapes, by ONNX shape inference (None where it cannot tell)."""
-    onnx = require("onnx", "the NPU simulator")
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
-    del fixed.graph.value_info[:]
-    for value in fixed.graph.input:
-        shape = input_shapes.get(value.name)
-        if shape is not None:
-            for dim, size in zip(value.type.tensor_type.shape.dim, shape):
-                dim.Clear()
-                dim.dim_value = size
-    try:
-        fixed = onnx.shape_inference.infer_shapes(fixed, data_prop=True)
-    except Exception as exc:  # inference is best effort: unknown sizes are reported as unknown
-        logger.debug("sim: shape inference failed: %s", exc)
+    from ..onnx.shapes import infer_with_input_shapes
+
+    fixed = infer_with_input_shapes(model, input_shapes, "the NPU simulator")
     result = {}
     for value in fixed.graph.output:
         dims = value.type.tensor_type.shape.dim
