@@ -72,6 +72,7 @@ class LogPattern:
     needle: Optional[str] = None
     code: Optional[str] = None
     from_code: bool = False
+    from_inner: bool = False
     whole_text: bool = False
 
 
@@ -93,6 +94,16 @@ def _load(name: str) -> dict:
 def _code_table() -> Tuple[Dict[int, dict], Dict[str, dict]]:
     data = _load("acl_codes.json")
     return {int(row["code"]): row for row in data["codes"]}, data["classes"]
+
+
+@lru_cache(maxsize=None)
+def _inner_classes() -> Dict[int, dict]:
+    return {int(k, 16): v for k, v in _load("acl_codes.json")["inner_classes"]["bases"].items()}
+
+
+def inner_code_class(inner: int) -> Optional[dict]:
+    """The runtime's internal error class of a retCode/InnerCode (0x07CCxxxx: module 0x07 = runtime, CC = class)."""
+    return _inner_classes().get(inner & 0xFFFF0000)
 
 
 def code_class(code: int) -> Optional[dict]:
@@ -119,7 +130,7 @@ def log_patterns() -> Tuple[LogPattern, ...]:
     return tuple(LogPattern(id=r["id"], regex=re.compile(r["regex"]), role=r["role"], confidence=r["confidence"],
                             title=r["title"], cause=r["cause"], fixes=list(r["fixes"]), example=r["example"],
                             needle=r.get("needle"), code=r.get("code"), from_code=bool(r.get("from_code")),
-                            whole_text=r.get("scope") == "text")
+                            from_inner=bool(r.get("from_inner")), whole_text=r.get("scope") == "text")
                  for r in rows)
 
 
@@ -157,6 +168,11 @@ def _diagnosis(pattern: LogPattern, match, evidence: str, line_no: int, end: int
                       meaning=known.meaning if known else "not in the aclError table; " + klass.get("label", "?"))
         cause = "{meaning}. Likely: " + "; ".join(known.causes if known else klass.get("causes", []))
         fixes = list(known.fixes if known else klass.get("fixes", []))
+    if pattern.from_inner:
+        inner = inner_code_class(int(values["inner"], 16)) or {}
+        values.update(klass=inner.get("name", "an unlisted class"), meaning=inner.get("meaning", "not in the runtime's table"))
+        code = code or values["inner"]
+        fixes = list(inner.get("fixes") or fixes)
     return Diagnosis(title=_fill(pattern.title, values), cause=_fill(cause, values), fixes=fixes,
                      confidence=pattern.confidence, evidence=_clip(evidence, end), code=code, role=pattern.role,
                      pattern=pattern.id, line=line_no)
@@ -189,13 +205,20 @@ def _text_diagnoses(text: str) -> List[Diagnosis]:
     return found
 
 
-_GENERIC_CODES = ("EZ9999", "EE9999", "EE1001")
+# catch-alls: EZ9999/EE9999/EH9999 "Inner Error", EE8888, EE1001 "The argument is invalid"
+_GENERIC_CODE = re.compile(r"^(E[A-Z]9999|EE8888|EE1001)$")
+# rows that name a code but know nothing beyond it: ranked after the specific rows, before the symptoms
+_UNSPECIFIC_ROWS = ("acl-error-code", "atc-error-code")
 
 
-def _role_rank(d: Diagnosis) -> int:
-    """A catch-all code (EZ9999 / EE9999 'Inner Error') ranks as a symptom: a specific code beside it is the cause."""
-    generic = d.code in _GENERIC_CODES or "inner error" in d.title.lower()
-    return max(ROLES.index(d.role), ROLES.index("symptom")) if generic else ROLES.index(d.role)
+def _role_rank(d: Diagnosis) -> float:
+    """A catch-all code ranks as a symptom and a bare code after the specific causes: the most specific cause first."""
+    generic = bool(d.code and _GENERIC_CODE.match(d.code)) or "inner error" in d.title.lower()
+    if generic:
+        return max(ROLES.index(d.role), ROLES.index("symptom"))
+    if d.pattern in _UNSPECIFIC_ROWS and d.role == "root":
+        return 0.5
+    return ROLES.index(d.role)
 
 
 def rank(diagnoses: List[Diagnosis], source_order: Optional[Dict[str, int]] = None) -> List[Diagnosis]:
@@ -212,8 +235,16 @@ def rank(diagnoses: List[Diagnosis], source_order: Optional[Dict[str, int]] = No
     return unique
 
 
+_ESCAPED_NEWLINES = re.compile(r"^.*\\n.*\\n.*$", re.M)
+
+
+def _unescape_lines(text: str) -> str:
+    """Split lines that carry a whole log with escaped newlines (a JSON error body such as {"detail": "...\\n..."})."""
+    return _ESCAPED_NEWLINES.sub(lambda m: m.group(0).replace("\\n", "\n"), text)
+
+
 def _find(text: str) -> List[Diagnosis]:
-    text = text.replace("\x00", "")
+    text = _unescape_lines(text.replace("\x00", ""))
     return _line_diagnoses(text) + _text_diagnoses(text)
 
 
