@@ -73,6 +73,7 @@ class LogPattern:
     code: Optional[str] = None
     from_code: bool = False
     from_inner: bool = False
+    from_name: bool = False  # the code is named (ACL_ERROR_...), not numbered
     whole_text: bool = False
 
 
@@ -111,6 +112,16 @@ def code_class(code: int) -> Optional[dict]:
     return _code_table()[1].get(str(code)[0]) if code > 0 else None
 
 
+@lru_cache(maxsize=None)
+def _codes_by_name() -> Dict[str, int]:
+    return {row["name"]: code for code, row in _code_table()[0].items()}
+
+
+def code_named(name: str) -> Optional[int]:
+    """The number of an aclError name (ACL_ERROR_RT_MODEL_EXECUTE -> 507011); None when not in the table."""
+    return _codes_by_name().get(name)
+
+
 def describe_code(code: int) -> Optional[AclCode]:
     """The name, meaning, likely causes and fixes of an aclError code; None when the code is not in the table."""
     rows, _ = _code_table()
@@ -130,7 +141,8 @@ def log_patterns() -> Tuple[LogPattern, ...]:
     return tuple(LogPattern(id=r["id"], regex=re.compile(r["regex"]), role=r["role"], confidence=r["confidence"],
                             title=r["title"], cause=r["cause"], fixes=list(r["fixes"]), example=r["example"],
                             needle=r.get("needle"), code=r.get("code"), from_code=bool(r.get("from_code")),
-                            from_inner=bool(r.get("from_inner")), whole_text=r.get("scope") == "text")
+                            from_inner=bool(r.get("from_inner")), from_name=bool(r.get("from_name")),
+                            whole_text=r.get("scope") == "text")
                  for r in rows)
 
 
@@ -157,17 +169,22 @@ def _clip(line: str, end: int) -> str:
 
 def _diagnosis(pattern: LogPattern, match, evidence: str, line_no: int, end: int) -> Diagnosis:
     values = {k: v for k, v in match.groupdict().items() if v}
+    if pattern.from_name:
+        named = code_named(values["name"])
+        if named is not None:
+            values["code"] = str(named)
     code = pattern.code or values.get("code")
     fixes = [_fill(f, values) for f in pattern.fixes]
     cause = pattern.cause
     if pattern.from_code:
-        number = int(values["code"])
-        known = describe_code(number)
+        number = int(values.get("code", 0))
+        known = describe_code(number) if number else None
         klass = code_class(number) or {}
-        values.update(name=known.name if known else "unknown code",
-                      meaning=known.meaning if known else "not in the aclError table; " + klass.get("label", "?"))
-        cause = "{meaning}. Likely: " + "; ".join(known.causes if known else klass.get("causes", []))
-        fixes = list(known.fixes if known else klass.get("fixes", []))
+        values.update(name=known.name if known else values.get("name", "unknown code"), code=values.get("code", "?"),
+                      meaning=known.meaning if known else "not in the aclError table" + ("; " + klass["label"] if klass else ""))
+        likely = known.causes if known else klass.get("causes", [])
+        cause = "{meaning}. Likely: " + "; ".join(likely) if likely else "{meaning}"
+        fixes = list(known.fixes if known else klass.get("fixes", ["read the plog for the first error"]))
     if pattern.from_inner:
         inner = inner_code_class(int(values["inner"], 16)) or {}
         values.update(klass=inner.get("name", "an unlisted class"), meaning=inner.get("meaning", "not in the runtime's table"))
@@ -208,7 +225,7 @@ def _text_diagnoses(text: str) -> List[Diagnosis]:
 # catch-alls: EZ9999/EE9999/EH9999 "Inner Error", EE8888, EE1001 "The argument is invalid"
 _GENERIC_CODE = re.compile(r"^(E[A-Z]9999|EE8888|EE1001)$")
 # rows that name a code but know nothing beyond it: ranked after the specific rows, before the symptoms
-_UNSPECIFIC_ROWS = ("acl-error-code", "atc-error-code")
+_UNSPECIFIC_ROWS = ("acl-error-code", "acl-error-name", "atc-error-code")
 
 
 def _role_rank(d: Diagnosis) -> float:
