@@ -95,3 +95,14 @@ def test_every_new_row_cites_a_source():
     assert len(cited) >= 14
     for r in cited:
         assert r["source"].startswith(("https://", "rtError_t")), r["id"]
+
+
+def test_chip_messages_say_whether_the_chip_is_one_atc_knows():
+    # Ascend/pytorch#57; the soc list is ATC's --soc_version table (omdeploy.spec.SOC_VERSIONS)
+    cause = diagnose_log("Unsupported SOC version: Ascend310B4")[0].cause
+    assert "Ascend310B4 is a soc_version ATC accepts" in cause
+    mismatch = diagnose_log("the socversion Ascend910B1 of bin package does not match the current device "
+                            "socverison Ascend310P3")[0].cause
+    assert "Ascend910B1 is a soc_version ATC accepts" in mismatch and "Ascend310P3 is a soc_version" in mismatch
+    undefined = diagnose_log("ValueError: Unsupported soc_version: AscendSocVersion.UNDEFINED")[0]  # vllm-ascend#2795
+    assert undefined.pattern == "vllm-ascend-unsupported-soc" and "is not a soc_version omdeploy knows" in undefined.cause

@@ -167,6 +167,19 @@ def _clip(line: str, end: int) -> str:
     return (line[:head].strip() + " ... " + tail.strip() + (" ..." if end < len(line) else "")).strip()
 
 
+def _soc_note(values: Dict[str, str]) -> str:
+    """Whether the chips a message names are soc_versions ATC (and doctor's chip table) know."""
+    from ..spec import SOC_VERSIONS
+
+    notes = []
+    for soc in (values.get(k, "") for k in ("pkg", "soc")):
+        if soc.startswith("Ascend"):
+            notes.append("{} is a soc_version ATC accepts".format(soc) if soc in SOC_VERSIONS else
+                         "{} is not a soc_version omdeploy knows; compare it with the Name column of npu-smi info"
+                         .format(soc))
+    return " ({})".format("; ".join(notes)) if notes else ""
+
+
 def _diagnosis(pattern: LogPattern, match, evidence: str, line_no: int, end: int) -> Diagnosis:
     values = {k: v for k, v in match.groupdict().items() if v}
     if pattern.from_name:
@@ -190,7 +203,7 @@ def _diagnosis(pattern: LogPattern, match, evidence: str, line_no: int, end: int
         values.update(klass=inner.get("name", "an unlisted class"), meaning=inner.get("meaning", "not in the runtime's table"))
         code = code or values["inner"]
         fixes = list(inner.get("fixes") or fixes)
-    return Diagnosis(title=_fill(pattern.title, values), cause=_fill(cause, values), fixes=fixes,
+    return Diagnosis(title=_fill(pattern.title, values), cause=_fill(cause, values) + _soc_note(values), fixes=fixes,
                      confidence=pattern.confidence, evidence=_clip(evidence, end), code=code, role=pattern.role,
                      pattern=pattern.id, line=line_no)
 
