@@ -197,7 +197,8 @@ def _diagnosis(pattern: LogPattern, match, evidence: str, line_no: int, end: int
                       meaning=known.meaning if known else "not in the aclError table" + ("; " + klass["label"] if klass else ""))
         likely = known.causes if known else klass.get("causes", [])
         cause = "{meaning}. Likely: " + "; ".join(likely) if likely else "{meaning}"
-        fixes = list(known.fixes if known else klass.get("fixes", ["read the plog for the first error"]))
+        # a from_code row's own fixes (framework-specific advice) come before the code's
+        fixes = fixes + list(known.fixes if known else klass.get("fixes", ["read the plog for the first error"]))
     if pattern.from_inner:
         inner = inner_code_class(int(values["inner"], 16)) or {}
         values.update(klass=inner.get("name", "an unlisted class"), meaning=inner.get("meaning", "not in the runtime's table"))
