@@ -242,3 +242,99 @@ def test_tensorflow_nhwc_dynamic_image_size_round_trips():
     opts = spec_to_options(spec_from_atc(command))
     assert opts["input_format"] == "NHWC"
     assert opts["input_shape"] == "Placeholder:1,-1,-1,3" and opts["dynamic_image_size"] == "448,448;640,640"
+
+
+# ---- commands copied verbatim from Huawei ModelZoo READMEs (chip and batch left as shell placeholders) ----------
+MODELZOO = "https://github.com/Ascend/ModelZoo-PyTorch/blob/6a2804a358a5b18e3dac1ab902f41f88e240b00f/ACL_PyTorch/"
+MODELZOO_COMMANDS = [
+    (MODELZOO + "built-in/cv/Resnet50_Pytorch_Infer/README.md#L164",
+     'atc --model=resnet50_official.onnx --framework=5 --output=resnet50_bs64 --input_format=NCHW --input_shape="actual_input_1:64,3,224,224" --enable_small_channel=1 --log=error --soc_version=Ascend${chip_name} --insert_op_conf=aipp_resnet50.aippconfig'),  # noqa: E501
+    (MODELZOO + "built-in/cv/Resnet50_Pytorch_Infer_poc/README.md#L175",
+     'atc --model=amct_model/resnet50_deploy_model.onnx --framework=5 --output=resnet50_bs${bs} --input_format=NCHW --input_shape="input:${bs},3,224,224" --enable_small_channel=1 --log=error --soc_version=Ascend${chip_name} --insert_op_conf=aipp_resnet50.config'),  # noqa: E501
+    (MODELZOO + "built-in/audio/Wenet2_for_Pytorch/README.md#L252",
+     'atc --input_format=ND --framework=5 --model=onnx/online_encoder.onnx --input_shape="chunk_xs:${batch_size},67,80;chunk_lens:${batch_size};offset:${batch_size},1;att_cache:${batch_size},12,4,64,128;cnn_cache:${batch_size},12,256,7;cache_mask:${batch_size},1,64" --output=om/online_encoder_bs${batch_size} --log=error --soc_version=Ascend${chip_name}'),  # noqa: E501
+    (MODELZOO + "built-in/audio/Wenet2_for_Pytorch/README.md#L258",
+     'atc --input_format=ND --framework=5 --model=onnx/offline_encoder.onnx --input_shape="speech:${batch_size},-1,80;speech_lengths:${batch_size}" --dynamic_dims="262;326;390;454;518;582;646;710;774;838;902;966;1028;1284;1478" --output=om/offline_encoder_static_bs${batch_size} --log=error --soc_version=Ascend${chip_name}'),  # noqa: E501
+    (MODELZOO + "built-in/cv/CRNN_meijieru_for_Pytorch/README.md#L173",
+     'atc --model=crnn_npu_dy.onnx --framework=5 --output=crnn_${bs} --input_format=NCHW --input_shape="actual_input_1:${bs},1,32,100" --log=error --soc_version=Ascend${chip_name}'),  # noqa: E501
+    (MODELZOO + "built-in/cv/Twins-SVT-L/README.md#L178",
+     'atc --framework=5 --model=alt_gvt_large.onnx  --output=alt_gvt_large_bs${batch_size} --input_format=NCHW --input_shape="input:${batch_size},3,224,224" --log=error --soc_version=Ascend${chip_name}'),  # noqa: E501
+    (MODELZOO + "built-in/ocr/DBNET/README.md#L172",
+     'atc --framework=5 --model=./dbnet.onnx --input_format=NCHW --input_shape="actual_input_1:${bs},3,736,1280" --output=db_bs${bs} --log=error --soc_version=Ascend${chip_name}'),  # noqa: E501
+    (MODELZOO + "built-in/cv/SE_ResNet50_Pytorch_Infer/README.md#L166",
+     'atc --model=./se_resnet50_dynamic_bs.onnx --framework=5 --input_format=NCHW --input_shape="image:32,3,224,224" --output=./se_resnet50_fp16_bs32 --log=error --soc_version=Ascend${chip_name} --insert_op_conf=./aipp_SE_ResNet50_pth.config --enable_small_channel=1'),  # noqa: E501
+    (MODELZOO + "contrib/cv/classfication/Conformer-base/README.md#L175",
+     'atc --model=conformer_base_dynamicbs.onnx --framework=5 --output=conformer_base_bs${batch_size} --input_shape="input:${batch_size},3,224,224" --log=error --soc_version=${soc_version}'),  # noqa: E501
+    (MODELZOO + "contrib/cv/classfication/C3D/README.md#L238",
+     'atc --framework=5 --model=C3D.onnx --output=C3D_bs${bs} --input_format=ND --input_shape="image:${bs},10,3,16,112,112" --log=error --soc_version=Ascend${chip_name}'),  # noqa: E501
+]
+
+
+def _as_the_shell_would(command: str, chip: str, bs: int) -> str:
+    """The README's own instructions: chip_name from npu-smi info, bs / batch_size the batch to build."""
+    return (command.replace("${soc_version}", "Ascend" + chip).replace("${chip_name}", chip)
+            .replace("${batch_size}", str(bs)).replace("${bs}", str(bs)))
+
+
+@pytest.mark.parametrize("url,command", MODELZOO_COMMANDS, ids=[u.split("ACL_PyTorch/")[1] for u, _ in MODELZOO_COMMANDS])
+def test_modelzoo_command_with_placeholders_round_trips_with_soc_and_batch(url, command):
+    spec = spec_from_atc(command, soc="Ascend310P3", batch=4)
+    opts = spec_to_options(spec)
+    expected = parse_atc(_as_the_shell_would(command, "310P3", 4))
+    assert {k: opts.get(k) for k in expected} == expected
+    assert "$" not in " ".join(build_argv(spec))
+
+
+def test_placeholders_left_unfilled_are_refused_with_the_option_that_fills_them():
+    url, command = MODELZOO_COMMANDS[1]
+    with pytest.raises(UserError, match=r"shell placeholders left in --output=resnet50_bs\$\{bs\}") as info:
+        spec_from_atc(command, soc="Ascend310P3")
+    assert "--batch N" in info.value.hint
+    with pytest.raises(UserError) as info:
+        spec_from_atc(command, batch=1)
+    assert "--soc Ascend310P3" in info.value.hint and "--batch" not in info.value.hint
+
+
+def test_other_shell_variables_are_named():
+    # BMN README (ModelZoo, contrib/cv/classfication/BMN/README.md#L192): the model is ${onnx_file} as well
+    command = ('atc --model=${onnx_file} --framework=5 --output=bmn_bs${bs} '
+               '--input-shape="image:${bs},400,100" --log=error --soc_version=Ascend${chip_name}')
+    with pytest.raises(UserError, match=r"--model=\$\{onnx_file\}"):
+        spec_from_atc(command, soc="Ascend310P3", batch=1)
+    spec = spec_from_atc(command.replace("${onnx_file}", "bmn.onnx"), soc="Ascend310P3", batch=1)
+    assert spec.inputs[0].shape == [1, 400, 100]
+
+
+# ATC reads its options with gflags: '-name' equals '--name', and an undefined name with dashes is retried with
+# underscores (gflags.cc FlagRegistry::FindFlagLocked; https://github.com/gflags/gflags/blob/master/src/gflags.cc)
+@pytest.mark.parametrize("spelling", ["--input-shape=data:1,3,224,224", "-input_shape=data:1,3,224,224",
+                                      "--input-shape data:1,3,224,224"])
+def test_gflags_spellings_atc_accepts_are_accepted(spelling):
+    opts = parse_atc("atc --model=m.onnx --framework=5 --output=m --soc-version=Ascend310P3 " + spelling)
+    assert opts["input_shape"] == "data:1,3,224,224" and opts["soc_version"] == "Ascend310P3"
+    check_options(opts)
+
+
+def test_misspelled_option_still_gets_a_did_you_mean():
+    with pytest.raises(UserError, match="did you mean 'input_shape'"):
+        spec_from_atc("atc --model=m.onnx --framework=5 --output=m --soc_version=Ascend310P3 --input-shap=d:1,3")
+
+
+def test_cli_batch_fills_the_placeholder_and_saves_a_portable_spec(cli, assets, tmp_path, monkeypatch):
+    import json
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "sq.onnx").symlink_to(assets.model("light_squeezenet.onnx"))
+    monkeypatch.chdir(tmp_path)
+    # the shape of the ModelZoo commands above, for a model that is really here
+    command = ('atc --model=models/sq.onnx --framework=5 --output=sq_bs${bs} --input_format=NCHW '
+               '--input_shape="data_0:${bs},3,224,224" --log=error --soc_version=Ascend${chip_name}')
+    r = cli("convert", "--from-atc", command, "--soc", "Ascend310P3", "--batch", "1", "--plan", "-o",
+            tmp_path / "out", "--save-spec", tmp_path / "specs" / "sq.json", "--json")
+    assert r.code == 0, r.err
+    planned = parse_atc(json.loads(r.out)["argv"])
+    assert planned["input_shape"] == "data_0:1,3,224,224" and planned["soc_version"] == "Ascend310P3"
+    saved = json.loads((tmp_path / "specs" / "sq.json").read_text())
+    assert saved["model"] == "../models/sq.onnx"
+    assert cli("convert", "--from-atc", command, "--soc", "Ascend310P3", "--plan", "-o", tmp_path / "o2").code == 2
+    assert cli("convert", "--batch", "2", "x.onnx").code == 2

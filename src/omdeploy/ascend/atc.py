@@ -442,9 +442,12 @@ def parse_atc(command: Union[str, Sequence[str]]) -> Options:
     i = 0
     while i < len(words):
         word = words[i]
-        if not word.startswith("--"):
+        if not word.startswith("-") or word in ("-", "--"):
             raise UserError("atc command: expected --option=value, got {!r}".format(word))
-        name, eq, value = word[2:].partition("=")
+        name, eq, value = word.lstrip("-").partition("=")
+        # ATC parses its options with gflags, which takes -name as --name and, when a name is not defined,
+        # retries it with dashes replaced by underscores (FlagRegistry::FindFlagLocked in gflags.cc)
+        name = name.replace("-", "_")
         if not eq:
             if i + 1 >= len(words) or words[i + 1].startswith("--"):
                 raise UserError("atc command: --{} has no value".format(name))
@@ -509,25 +512,42 @@ def spec_from_options(opts: Options, base_dir: str = ".", source: str = "atc com
     return DeploySpec.from_dict(data, source=source, base_dir=base_dir)
 
 
-# shell placeholders Huawei's ModelZoo/samples READMEs leave in commands: Ascend${chip_name}, $1, Ascendxxx
+# shell placeholders Huawei's ModelZoo/samples READMEs leave in commands: Ascend${chip_name}, $1, Ascendxxx,
+# ${soc_version}; and the batch in --input_shape/--output: ${batch_size}, ${batchsize}, ${bs}
 _SOC_PLACEHOLDER = re.compile(r"\$|^Ascend[xX]+$")
-_BATCH_PLACEHOLDER = re.compile(r"\$\{?(?:batch_size|batch|bs)\}?")
+_BATCH_PLACEHOLDER = re.compile(r"\$\{?(?:batch_size|batchsize|batch|bs)\}?(?![\w}])")
+_SHELL_VARIABLE = re.compile(r"\$(?:\{[^}]*\}|\w+)")
 
 
 def fill_placeholders(opts: Options, soc: Optional[str] = None, batch: Optional[int] = None) -> Options:
-    """`opts` with a placeholder --soc_version replaced by `soc` and ${batch_size} in --input_shape by `batch`."""
+    """`opts` with a placeholder --soc_version replaced by `soc` and ${batch_size}-style variables by `batch`."""
     filled = dict(opts)
     if soc and _SOC_PLACEHOLDER.search(filled.get("soc_version", "")):
         filled["soc_version"] = soc
-    if batch is not None and "input_shape" in filled:
-        filled["input_shape"] = _BATCH_PLACEHOLDER.sub(str(batch), filled["input_shape"])
+    if batch is not None:
+        filled = {k: _BATCH_PLACEHOLDER.sub(str(batch), v) for k, v in filled.items()}
     return filled
+
+
+def check_placeholders(opts: Options, source: str = "atc command") -> None:
+    """Refuse shell variables left in the options: ATC would get them literally (an empty or wrong value)."""
+    left = ["--{}={}".format(k, v) for k, v in opts.items() if _SHELL_VARIABLE.search(v)]
+    if left:
+        hints = []
+        if _SHELL_VARIABLE.search(opts.get("soc_version", "")):
+            hints.append("--soc Ascend310P3 fills the chip (the Name column of `npu-smi info`, prefixed 'Ascend')")
+        if any(_BATCH_PLACEHOLDER.search(v) for v in opts.values()):
+            hints.append("--batch N fills ${batch_size} / ${bs}")
+        hints.append("replace any other $variable with its value as the script would")
+        raise UserError("{}: shell placeholders left in {}".format(source, ", ".join(left)), hint="; ".join(hints))
 
 
 def spec_from_atc(command: Union[str, Sequence[str]], base_dir: str = ".", soc: Optional[str] = None,
                   batch: Optional[int] = None) -> DeploySpec:
     """A DeploySpec meaning the same as an existing `atc ...` command (for migrating scripts)."""
-    return spec_from_options(fill_placeholders(parse_atc(command), soc, batch), base_dir)
+    opts = fill_placeholders(parse_atc(command), soc, batch)
+    check_placeholders(opts)
+    return spec_from_options(opts, base_dir)
 
 
 def format_command(argv: Sequence[str]) -> str:
@@ -536,4 +556,5 @@ def format_command(argv: Sequence[str]) -> str:
 
 
 __all__ = ["build_argv", "spec_to_options", "parse_atc", "spec_from_atc", "spec_from_options", "check_options",
+           "fill_placeholders", "check_placeholders",
            "option_problems", "output_stem", "format_command", "EXCLUSIVE", "REQUIRES", "ALLOWED_VALUES"]

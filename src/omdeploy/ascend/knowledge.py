@@ -72,6 +72,8 @@ class LogPattern:
     needle: Optional[str] = None
     code: Optional[str] = None
     from_code: bool = False
+    from_inner: bool = False
+    from_name: bool = False  # the code is named (ACL_ERROR_...), not numbered
     whole_text: bool = False
 
 
@@ -95,9 +97,29 @@ def _code_table() -> Tuple[Dict[int, dict], Dict[str, dict]]:
     return {int(row["code"]): row for row in data["codes"]}, data["classes"]
 
 
+@lru_cache(maxsize=None)
+def _inner_classes() -> Dict[int, dict]:
+    return {int(k, 16): v for k, v in _load("acl_codes.json")["inner_classes"]["bases"].items()}
+
+
+def inner_code_class(inner: int) -> Optional[dict]:
+    """The runtime's internal error class of a retCode/InnerCode (0x07CCxxxx: module 0x07 = runtime, CC = class)."""
+    return _inner_classes().get(inner & 0xFFFF0000)
+
+
 def code_class(code: int) -> Optional[dict]:
     """The class of a code by its first digit (1 user/env, 2 resource/HW, 3 business, 5 internal)."""
     return _code_table()[1].get(str(code)[0]) if code > 0 else None
+
+
+@lru_cache(maxsize=None)
+def _codes_by_name() -> Dict[str, int]:
+    return {row["name"]: code for code, row in _code_table()[0].items()}
+
+
+def code_named(name: str) -> Optional[int]:
+    """The number of an aclError name (ACL_ERROR_RT_MODEL_EXECUTE -> 507011); None when not in the table."""
+    return _codes_by_name().get(name)
 
 
 def describe_code(code: int) -> Optional[AclCode]:
@@ -119,6 +141,7 @@ def log_patterns() -> Tuple[LogPattern, ...]:
     return tuple(LogPattern(id=r["id"], regex=re.compile(r["regex"]), role=r["role"], confidence=r["confidence"],
                             title=r["title"], cause=r["cause"], fixes=list(r["fixes"]), example=r["example"],
                             needle=r.get("needle"), code=r.get("code"), from_code=bool(r.get("from_code")),
+                            from_inner=bool(r.get("from_inner")), from_name=bool(r.get("from_name")),
                             whole_text=r.get("scope") == "text")
                  for r in rows)
 
@@ -144,20 +167,44 @@ def _clip(line: str, end: int) -> str:
     return (line[:head].strip() + " ... " + tail.strip() + (" ..." if end < len(line) else "")).strip()
 
 
+def _soc_note(values: Dict[str, str]) -> str:
+    """Whether the chips a message names are soc_versions ATC (and doctor's chip table) know."""
+    from ..spec import SOC_VERSIONS
+
+    notes = []
+    for soc in (values.get(k, "") for k in ("pkg", "soc")):
+        if soc.startswith("Ascend"):
+            notes.append("{} is a soc_version ATC accepts".format(soc) if soc in SOC_VERSIONS else
+                         "{} is not a soc_version omdeploy knows; compare it with the Name column of npu-smi info"
+                         .format(soc))
+    return " ({})".format("; ".join(notes)) if notes else ""
+
+
 def _diagnosis(pattern: LogPattern, match, evidence: str, line_no: int, end: int) -> Diagnosis:
     values = {k: v for k, v in match.groupdict().items() if v}
+    if pattern.from_name:
+        named = code_named(values["name"])
+        if named is not None:
+            values["code"] = str(named)
     code = pattern.code or values.get("code")
     fixes = [_fill(f, values) for f in pattern.fixes]
     cause = pattern.cause
     if pattern.from_code:
-        number = int(values["code"])
-        known = describe_code(number)
+        number = int(values.get("code", 0))
+        known = describe_code(number) if number else None
         klass = code_class(number) or {}
-        values.update(name=known.name if known else "unknown code",
-                      meaning=known.meaning if known else "not in the aclError table; " + klass.get("label", "?"))
-        cause = "{meaning}. Likely: " + "; ".join(known.causes if known else klass.get("causes", []))
-        fixes = list(known.fixes if known else klass.get("fixes", []))
-    return Diagnosis(title=_fill(pattern.title, values), cause=_fill(cause, values), fixes=fixes,
+        values.update(name=known.name if known else values.get("name", "unknown code"), code=values.get("code", "?"),
+                      meaning=known.meaning if known else "not in the aclError table" + ("; " + klass["label"] if klass else ""))
+        likely = known.causes if known else klass.get("causes", [])
+        cause = "{meaning}. Likely: " + "; ".join(likely) if likely else "{meaning}"
+        # a from_code row's own fixes (framework-specific advice) come before the code's
+        fixes = fixes + list(known.fixes if known else klass.get("fixes", ["read the plog for the first error"]))
+    if pattern.from_inner:
+        inner = inner_code_class(int(values["inner"], 16)) or {}
+        values.update(klass=inner.get("name", "an unlisted class"), meaning=inner.get("meaning", "not in the runtime's table"))
+        code = code or values["inner"]
+        fixes = list(inner.get("fixes") or fixes)
+    return Diagnosis(title=_fill(pattern.title, values), cause=_fill(cause, values) + _soc_note(values), fixes=fixes,
                      confidence=pattern.confidence, evidence=_clip(evidence, end), code=code, role=pattern.role,
                      pattern=pattern.id, line=line_no)
 
@@ -189,13 +236,20 @@ def _text_diagnoses(text: str) -> List[Diagnosis]:
     return found
 
 
-_GENERIC_CODES = ("EZ9999", "EE9999", "EE1001")
+# catch-alls: EZ9999/EE9999/EH9999 "Inner Error", EE8888, EE1001 "The argument is invalid"
+_GENERIC_CODE = re.compile(r"^(E[A-Z]9999|EE8888|EE1001)$")
+# rows that name a code but know nothing beyond it: ranked after the specific rows, before the symptoms
+_UNSPECIFIC_ROWS = ("acl-error-code", "acl-error-name", "atc-error-code")
 
 
-def _role_rank(d: Diagnosis) -> int:
-    """A catch-all code (EZ9999 / EE9999 'Inner Error') ranks as a symptom: a specific code beside it is the cause."""
-    generic = d.code in _GENERIC_CODES or "inner error" in d.title.lower()
-    return max(ROLES.index(d.role), ROLES.index("symptom")) if generic else ROLES.index(d.role)
+def _role_rank(d: Diagnosis) -> float:
+    """A catch-all code ranks as a symptom and a bare code after the specific causes: the most specific cause first."""
+    generic = bool(d.code and _GENERIC_CODE.match(d.code)) or "inner error" in d.title.lower()
+    if generic:
+        return max(ROLES.index(d.role), ROLES.index("symptom"))
+    if d.pattern in _UNSPECIFIC_ROWS and d.role == "root":
+        return 0.5
+    return ROLES.index(d.role)
 
 
 def rank(diagnoses: List[Diagnosis], source_order: Optional[Dict[str, int]] = None) -> List[Diagnosis]:
@@ -212,8 +266,16 @@ def rank(diagnoses: List[Diagnosis], source_order: Optional[Dict[str, int]] = No
     return unique
 
 
+_ESCAPED_NEWLINES = re.compile(r"^.*\\n.*\\n.*$", re.M)
+
+
+def _unescape_lines(text: str) -> str:
+    """Split lines that carry a whole log with escaped newlines (a JSON error body such as {"detail": "...\\n..."})."""
+    return _ESCAPED_NEWLINES.sub(lambda m: m.group(0).replace("\\n", "\n"), text)
+
+
 def _find(text: str) -> List[Diagnosis]:
-    text = text.replace("\x00", "")
+    text = _unescape_lines(text.replace("\x00", ""))
     return _line_diagnoses(text) + _text_diagnoses(text)
 
 

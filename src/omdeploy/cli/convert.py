@@ -14,13 +14,17 @@ from ._output import JsonOption, emit, err_console, live_display, table
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def load_source(source: Optional[Path], from_atc: Optional[str], soc: Optional[str] = None) -> DeploySpec:
+def load_source(source: Optional[Path], from_atc: Optional[str], soc: Optional[str] = None,
+                batch: Optional[int] = None) -> DeploySpec:
     if from_atc and source is not None:
         raise UserError("give a spec/model or --from-atc, not both")
+    if batch is not None and (not from_atc or batch < 1):
+        raise UserError("--batch {} {}".format(batch, "needs --from-atc" if not from_atc else "is not a batch size"),
+                        hint='omdeploy convert --from-atc "atc ... --input_shape=images:${bs},3,640,640" --batch 4')
     if from_atc:
         from ..ascend.atc import spec_from_atc
 
-        return spec_from_atc(from_atc, base_dir=str(Path.cwd()), soc=soc)
+        return spec_from_atc(from_atc, base_dir=str(Path.cwd()), soc=soc, batch=batch)
     if source is None:
         raise UserError("expected a DeploySpec (.yaml/.json) or an ONNX model, got nothing",
                         hint='omdeploy convert deploy.yaml | omdeploy convert model.onnx --soc Ascend310P3 | '
@@ -117,6 +121,8 @@ def register(app: typer.Typer) -> None:
         fp16_input: bool = typer.Option(False, "--fp16-input", help="Feed inputs as float16 (--input_fp16_nodes)."),
         output_type: Optional[str] = typer.Option(None, "--output-type", help="FP32, FP16, UINT8 or INT8."),
         from_atc: Optional[str] = typer.Option(None, "--from-atc", help="An existing atc command line to migrate."),
+        batch: Optional[int] = typer.Option(None, "--batch", help="With --from-atc: the value of ${batch_size} / ${bs} "
+                                                                  "placeholders in the command."),
         save_spec: Optional[Path] = typer.Option(None, "--save-spec", help="Also write the spec used (.yaml/.json)."),
         as_json: bool = JsonOption,
     ) -> None:
@@ -128,7 +134,7 @@ def register(app: typer.Typer) -> None:
                             hint="-o build/ (created when missing)")
         if save_spec is not None:
             check_output_file(save_spec, "--save-spec")
-        spec = apply_overrides(load_source(source, from_atc, soc), soc, cann, fp16_input, output_type)
+        spec = apply_overrides(load_source(source, from_atc, soc, batch), soc, cann, fp16_input, output_type)
         if save_spec is not None:
             from ..tools.spec_init import save_portable
 
