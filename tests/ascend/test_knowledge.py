@@ -224,3 +224,21 @@ def test_explanations_have_no_internal_names():
     for p in knowledge.log_patterns():
         text = " ".join([p.title, p.cause] + p.fixes).lower()
         assert "seed" not in text and "reference/cann" not in text, p.id
+
+
+# Code -> name pairs copied from Huawei's aclError return-code table (CANN application development, "aclError"
+# page aclcppdevg_03_1345, tables 2 and 3), independent of acl_codes.json.
+HUAWEI_TABLE_NAMES = {
+    507053: "ACL_ERROR_RT_DEVICE_MEM_ERROR", 507054: "ACL_ERROR_RT_HBM_MULTI_BIT_ECC_ERROR",
+    507055: "ACL_ERROR_RT_SUSPECT_DEVICE_MEM_ERROR", 507056: "ACL_ERROR_RT_LINK_ERROR",
+    507057: "ACL_ERROR_RT_SUSPECT_REMOTE_ERROR", 507899: "ACL_ERROR_RT_DRV_INTERNAL_ERROR",
+    507900: "ACL_ERROR_RT_AICPU_INTERNAL_ERROR", 507901: "ACL_ERROR_RT_SOCKET_CLOSE",
+    145000: "ACL_ERROR_GE_PARAM_INVALID", 145013: "ACL_ERROR_GE_DYNAMIC_BATCH_SIZE_INVALID",
+    245000: "ACL_ERROR_GE_MEMORY_ALLOCATION", 545601: "ACL_ERROR_GE_MODEL_EXECUTE_TIMEOUT",
+}
+
+
+@pytest.mark.parametrize("code", sorted(HUAWEI_TABLE_NAMES))
+def test_code_names_match_huaweis_table(code):
+    row = describe_code(code)
+    assert row is not None and row.name == HUAWEI_TABLE_NAMES[code]
