@@ -14,6 +14,16 @@ if ! command -v cjpeg >/dev/null 2>&1; then
   fi
 fi
 
+# chromium: the status-page test of omdeploy serve renders it headless (under CI a missing chromium fails it)
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: chromium is missing: install Debian's chromium (sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+
 PY=${OMDEPLOY_PYTHON:-$(scripts/find_python.sh 3.11)}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -20,9 +20,10 @@ EXTRAS = {
     "PIL": "images",
     "onnxscript": "all",
     "cv2": "vision",
+    "ray": "fleet",
 }
 # module -> the name pip installs it by, where they differ
-PIP_NAMES = {"cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml"}
+PIP_NAMES = {"cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml", "ray": "ray[data]"}
 
 
 def require(module: str, purpose: Optional[str] = None) -> ModuleType:

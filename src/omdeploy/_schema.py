@@ -172,7 +172,13 @@ def _build(cls: Type[T], data: Dict[str, Any], path: str, problems: List[str]) -
         return None  # type: ignore[return-value]
     validate = getattr(obj, "validate", None)
     if validate is not None:
-        problems.extend("{}{}".format(prefix, p) if prefix else p for p in validate())
+        try:
+            found = list(validate())
+        except (TypeError, AttributeError):  # a field that failed to build above is None here: already reported
+            if not problems:
+                raise
+            found = []
+        problems.extend("{}{}".format(prefix, p) if prefix else p for p in found)
     return obj
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import assets
 from ._json import json_default
+from .fileio import write_text
 from .spec import DeploySpec
 
 DEMO_IMAGES = ["coffee.png", "chelsea.png", "astronaut.png", "rocket.jpg"]
@@ -204,8 +205,8 @@ def run_demo(out_dir: Path, say: Say = print, assets_root: Optional[Path] = None
     steps.end("ocr", t)
 
     report["seconds"] = steps.timings
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=json_default) + "\n")
-    (out_dir / "report.md").write_text(_markdown(report), encoding="utf-8")
+    write_text(out_dir / "report.json", json.dumps(report, indent=2, default=json_default) + "\n")
+    write_text(out_dir / "report.md", _markdown(report))
     say("report: {} (and report.md)".format(out_dir / "report.json"))
     return report
 

@@ -7,6 +7,7 @@ only when an image is actually decoded or resized.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple, Union
@@ -15,6 +16,7 @@ import numpy as np
 
 from ._optional import require
 from .errors import UserError
+from .log import warning_once
 from .spec import PreprocessSpec
 
 MAX_PIXELS = 16384 * 16384
@@ -22,7 +24,13 @@ _EXIF_ORIENTATION = 0x0112
 
 
 def load_image(path: Union[str, os.PathLike]) -> np.ndarray:
-    """RGB uint8 array (H, W, 3); EXIF orientation applied, as the DVPP decoder does."""
+    """RGB uint8 array (H, W, 3); EXIF orientation applied, as the DVPP decoder does.
+
+    Every mode Pillow reads becomes the picture it shows: 16-bit and 32-bit integer images are scaled down
+    (v / 257 for 16-bit, so a 16-bit PNG and its 8-bit version decode alike, not all white); float images
+    in [0, 1] are scaled by 255, others clipped to 0..255 (not all black); palette, CMYK, LA and RGBA go
+    through Pillow's conversion; of a multi-frame file (GIF, TIFF) the first frame is used, with a note.
+    """
     Image = require("PIL.Image", "decoding images")
     from PIL import ImageOps
 
@@ -32,16 +40,46 @@ def load_image(path: Union[str, os.PathLike]) -> np.ndarray:
     if path.stat().st_size == 0:
         raise UserError("{} is empty (0 bytes)".format(path))
     try:
-        with Image.open(path) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise UserError("{} is {}x{}, larger than {} pixels".format(path, img.width, img.height, MAX_PIXELS))
-            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # exif_transpose copies even when nothing turns
-                img = ImageOps.exif_transpose(img)
-            return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: the MAX_PIXELS check below says it
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise UserError("{} is {}x{}, larger than {} pixels".format(path, img.width, img.height,
+                                                                               MAX_PIXELS),
+                                    hint="downscale it first; omdeploy refuses images past Pillow-style bomb limits")
+                if getattr(img, "n_frames", 1) > 1:
+                    warning_once(("frames", str(path)), "%s has %d frames; using the first", path, img.n_frames)
+                    img.seek(0)
+                if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # exif_transpose copies even when nothing turns
+                    img = ImageOps.exif_transpose(img)
+                return to_rgb8(img)
     except UserError:
         raise
     except Exception as exc:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
         raise UserError("{} is not a readable image: {}".format(path, str(exc).splitlines()[0][:160])) from None
+
+
+def to_rgb8(img) -> np.ndarray:
+    """A decoded PIL image as RGB uint8 (H, W, 3), right for high bit depths and floats (see load_image)."""
+    mode = img.mode
+    if mode == "RGB":
+        return np.asarray(img)
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        values = np.asarray(img)
+        if mode == "F":
+            values = values.astype(np.float64)
+            finite = values[np.isfinite(values)]
+            if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
+                values = values * 255.0
+        elif mode.startswith("I;16") or values.max(initial=0) <= 65535:
+            values = values.astype(np.float64) / 257.0
+        else:  # 32-bit integers past the 16-bit range: scale the full range down
+            values = values.astype(np.float64) / 16843009.0
+        gray = np.clip(np.nan_to_num(np.rint(values)), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")  # transparent pixels keep their colour, as cv2.imread's BGR does
+    return np.asarray(img.convert("RGB"))
 
 
 @dataclass(frozen=True)

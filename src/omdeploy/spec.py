@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._optional import require
+from .chips import DEFAULT_CANN, DEFAULT_SOC
 from ._schema import SchemaError, describe, from_dict, to_dict
 from .errors import UserError
+from .fileio import write_text
 
 # soc_version values seen in the ATC docs and in the field (reference/cann.md section 1)
 SOC_VERSIONS = (
@@ -26,6 +28,9 @@ SOC_VERSIONS = (
     "Ascend910_9361", "Ascend910_9362", "Ascend910_9372", "Ascend910_9381", "Ascend910_9382",
     "Ascend910_9391", "Ascend910_9392",
 )
+# legacy name still in CANN 5.x/6.x-era commands (ATC of those releases took Ascend910 for the 910A)
+LEGACY_SOC_VERSIONS = ("Ascend910",)
+SOC_VERSIONS = SOC_VERSIONS + LEGACY_SOC_VERSIONS
 LAYOUTS = ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")
 DTYPES = ("float32", "float16", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
           "bool", "float64")
@@ -62,9 +67,9 @@ def _choices(values, doc):
 
 @dataclass
 class TargetSpec:
-    soc_version: str = field(default="Ascend310P3", metadata=_choices(
+    soc_version: str = field(default=DEFAULT_SOC, metadata=_choices(
         SOC_VERSIONS, "'Ascend' + the Name column of `npu-smi info` on the box (310P3 -> Ascend310P3)"))
-    cann: str = field(default="8.0", metadata={"doc": "CANN toolkit version on the box, e.g. 8.0.0 or 8.0.RC3"})
+    cann: str = field(default=DEFAULT_CANN, metadata={"doc": "CANN toolkit version on the box, e.g. 8.0.0 or 8.0.RC3"})
 
     def validate(self) -> List[str]:
         if not _CANN_VERSION.match(self.cann):
@@ -323,7 +328,7 @@ class Sidecar:
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(to_dict(self), indent=2) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(to_dict(self), indent=2) + "\n")
         return path
 
     def deploy_spec(self) -> DeploySpec:
@@ -355,10 +360,10 @@ def load_document(path: Path) -> Any:
 
 def save_document(path: Path, data: Any) -> None:
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(data, indent=2) + "\n")
         return
     yaml = require("yaml", "writing YAML specs")
-    path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None), encoding="utf-8")
+    write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
 
 __all__ = ["DeploySpec", "AtcSpec", "TargetSpec", "InputSpec", "OutputSpec", "DynamicSpec", "PreprocessSpec",

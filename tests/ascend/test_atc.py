@@ -208,3 +208,37 @@ def test_precision_mode_v2_in_atc_options_is_refused_pointing_to_precision_mode(
     assert "--precision_mode={}".format(mode) in build_argv(migrated)
     with pytest.raises(UserError, match="--precision_mode_v2=cube_hif8 has no --precision_mode equivalent"):
         spec_from_atc(command("--precision_mode_v2=cube_hif8"))
+
+
+# ModelZoo READMEs leave the chip as a shell placeholder, e.g. --soc_version=Ascend${chip_name}
+@pytest.mark.parametrize("soc_value", ["Ascend${chip_name}", "${chip_name}", "$1", "Ascendxxx"])
+def test_soc_placeholder_filled_from_soc(soc_value):
+    from omdeploy.ascend.atc import fill_placeholders, parse_atc
+    opts = parse_atc("atc --model=yolov5s.onnx --framework=5 --output=yolov5s "
+                     "--input_shape=images:${batch_size},3,640,640 --soc_version=" + soc_value.replace("$", "\\$"))
+    filled = fill_placeholders(opts, soc="Ascend310P3", batch=4)
+    assert filled["soc_version"] == "Ascend310P3"
+    assert filled["input_shape"] == "images:4,3,640,640"
+
+
+def test_real_soc_is_not_replaced():
+    from omdeploy.ascend.atc import fill_placeholders
+    assert fill_placeholders({"soc_version": "Ascend310B4"}, soc="Ascend310P3")["soc_version"] == "Ascend310B4"
+
+
+def test_legacy_ascend910_command_is_accepted():
+    from omdeploy.ascend.atc import check_options, parse_atc
+    opts = parse_atc("atc --model=resnet50.onnx --framework=5 --output=resnet50 "
+                     "--input_shape=actual_input_1:1,3,224,224 --soc_version=Ascend910")
+    check_options(opts)
+    assert opts["soc_version"] == "Ascend910"
+
+
+def test_tensorflow_nhwc_dynamic_image_size_round_trips():
+    # ATC's --input_format default for TensorFlow (--framework=3) is NHWC: H, W are dims 1 and 2
+    from omdeploy.ascend.atc import spec_from_atc, spec_to_options
+    command = ('atc --model=m.pb --framework=3 --output=m --input_shape="Placeholder:1,-1,-1,3" '
+               '--dynamic_image_size="448,448;640,640" --soc_version=Ascend310P3')
+    opts = spec_to_options(spec_from_atc(command))
+    assert opts["input_format"] == "NHWC"
+    assert opts["input_shape"] == "Placeholder:1,-1,-1,3" and opts["dynamic_image_size"] == "448,448;640,640"

@@ -199,3 +199,15 @@ def test_cli_jpeg_missing_path_is_a_user_error(cli, tmp_path):
     result = cli("jpeg", str(tmp_path / "nope.jpg"))
     assert result.code == 2 and "does not exist" in result.err
 
+
+
+def test_a_jpeg_cut_short_in_its_scan_is_reported(assets, tmp_path):
+    # a real JPEG cut at one third: its headers read fine, its scan has no end-of-image marker (T.81 B.2.1)
+    from omdeploy.ascend.jpeg import check_jpeg
+
+    whole = assets.image("rocket.jpg").read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole[:len(whole) // 3])
+    assert check_jpeg(assets.image("rocket.jpg")).ok
+    result = check_jpeg(cut)
+    assert not result.ok and [p.code for p in result.problems] == ["cut_short"]

@@ -186,3 +186,41 @@ def test_huge_file_is_read_up_to_the_limit(tmp_path, monkeypatch):
     log = read_logs(str(big))[0]
     assert log.truncated and len(log.text) == 1000 and log.notes
     assert diagnose_logs([log])[0].pattern == "ld-libascend-hal"
+
+
+# Phrasings of ACL/runtime codes as issue 20 lists them (sample consoles, framework plugins, torch_npu);
+# the expected names come from the ACL API reference's aclError table, not from these lines.
+@pytest.mark.parametrize("line,code,name", [
+    ("errorCode = 507033", "507033", "ACL_ERROR_RT_DEV_SETUP_ERROR"),
+    ("Call aclInit(nullptr) failed : 507008", "507008", "ACL_ERROR_RT_SOC_VERSION"),
+    ("NPU function error: call aclnnAdd failed, error code is 500001", "500001", "ACL_ERROR_FAILURE"),
+    ("error code is 207001", "207001", "ACL_ERROR_RT_MEMORY_ALLOCATION"),
+    ("ret = 507899", "507899", "ACL_ERROR_RT_DRV_INTERNAL_ERROR"),
+    ("ErrCode=507011, desc=[the model stream execute failed]", "507011", "ACL_ERROR_RT_MODEL_EXECUTE"),
+])
+def test_code_phrasings_are_recognised(line, code, name):
+    found = diagnose_log(line)
+    assert found and found[0].code == code and name in found[0].title
+
+
+def test_specific_code_ranks_over_inner_error():
+    log = ("EZ9999: Inner Error!\n"
+           "[ERROR] 2025 NPU function error: c10_npu::acl::AclrtSynchronizeStreamWithTimeout, error code is 507015\n")
+    found = diagnose_log(log)
+    assert found[0].code == "507015" and any(d.code == "EZ9999" for d in found[1:])
+
+
+@pytest.mark.parametrize("line,pattern", [
+    ("RuntimeError: Unsupported soc version: Ascend310B4", "torch-npu-unsupported-soc"),
+    ("the socversion Ascend910B1 of bin package does not match the current device socverison Ascend310P3",
+     "op-package-soc-mismatch"),
+    ("ls: cannot access '/dev/davinci0': No such file or directory", "no-davinci-device"),
+])
+def test_soc_and_device_messages(line, pattern):
+    assert diagnose_log(line)[0].pattern == pattern
+
+
+def test_explanations_have_no_internal_names():
+    for p in knowledge.log_patterns():
+        text = " ".join([p.title, p.cause] + p.fixes).lower()
+        assert "seed" not in text and "reference/cann" not in text, p.id

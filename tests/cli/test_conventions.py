@@ -64,6 +64,9 @@ def test_spec_validation_errors_exit_2(cli, tmp_path):
 def test_spec_schema_and_valid_spec(cli, tmp_path):
     r = cli("spec", "--schema", "--json")
     assert r.code == 0 and any("soc_version" in line for line in json.loads(r.out)["schema"])
+    from tests.runtime.tiny_models import scale_model
+
+    scale_model(tmp_path / "m.onnx")  # "valid" means convert accepts it: the model must exist
     good = tmp_path / "deploy.yaml"
     good.write_text("model: m.onnx\n")
     r = cli("spec", good, "--json")
@@ -80,7 +83,9 @@ def test_spec_init_from_model(cli, tmp_path, assets):
 
     spec = DeploySpec.load(out)
     assert spec.target.soc_version == "Ascend310B4"
-    assert spec.inputs[0].shape == [-1, 3, -1, -1] and spec.inputs[0].layout == "NCHW"
+    # batch frozen to 1 beside H/W gears: ATC's gear options exclude each other (--dynamic_image_size)
+    assert spec.inputs[0].shape == [1, 3, -1, -1] and spec.inputs[0].layout == "NCHW"
+    assert spec.dynamic.mode == "image_size"
 
 
 def test_console_script_runs_in_a_subprocess(tmp_path):

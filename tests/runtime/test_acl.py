@@ -174,7 +174,9 @@ def test_an_aipp_input_takes_the_image_as_uint8_nhwc_bytes(manifest, tmp_path):
                               [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, 4, 4])],
                               [helper.make_tensor_value_info("bytes", TensorProto.UINT8, [1, 3, 4, 4])])
     source = tmp_path / "identity.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(source))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # loadable by the box's onnxruntime (tests/test_box_runtime.py)
+    onnx.save(model, str(source))
     om = manifest(source, output_dtype="uint8")  # described as NCHW, as a device may report an AIPP input
     Sidecar(built=True, source=FileRef(str(source)), result=FileRef(str(om)), soc_version="Ascend310P3",
             cann_version="8.0", inputs=[InputSpec("image", [1, 4, 4, 3], "uint8", "NHWC")]).save(

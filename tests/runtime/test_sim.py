@@ -8,6 +8,7 @@ import pytest
 
 from omdeploy.errors import UserError
 from omdeploy.runtime import Session
+from omdeploy import chips
 from omdeploy.runtime import sim
 from omdeploy.spec import DeploySpec
 
@@ -106,8 +107,9 @@ def test_precision_mode_decides_where_float16_overflows(mode, overflow_onnx):
     # the Cube's MatMul result is stored as float16 exactly when the mode writes fp16 from fp16 ops
     assert np.array_equal(h, h.astype(np.float16).astype(np.float32)) == (ops != "none" and writes_fp16)
     if COLLAPSES[mode]:
-        assert np.isinf(out["sq"]).any()
-        assert np.abs(out["y"]).max() == 0.0  # h / inf
+        # the default Ascend310P3 saturates: h*h past 65504 is stored as 65504, not inf (OVERFLOW_MODES)
+        assert np.abs(out["sq"]).max() == 65504.0 and np.isfinite(out["sq"]).all()
+        assert not np.allclose(out["y"], ref, atol=0.05)
     else:
         np.testing.assert_allclose(out["y"], ref, atol=2e-3 if ops != "none" else 1e-6)
     if ops == "none":
@@ -278,30 +280,42 @@ def test_310p_takes_a_true_dynamic_shape(assets):
         assert s.describe()["memory"]["complete"] is False  # no largest shape to size it by
 
 
-# ---- device memory: one test per SOC_MEMORY_MB row --------------------------------------------------
+def test_310p3_memory_is_the_field_reports_npu_smi_total():
+    """Independent evidence for the chip table's row: the field report's npu-smi output, parsed."""
+    from pathlib import Path
+
+    from omdeploy.ascend.npusmi import parse_npu_smi
+
+    text = (Path(__file__).parents[1] / "fixtures" / "logs" / "npu-smi" / "seed_310p3.txt").read_text(encoding="utf-8")
+    chip = parse_npu_smi(text).chips[0]
+    assert chips.memory_mb("Ascend310P3")[0] == chip.memory_total_mb == 21527
+
+
+# ---- device memory: one test per chip-table row --------------------------------------------------
 
 def _batch_over(memory_mb: int) -> int:
     per_image = 4096 * 4096 * (3 + 1) * 4  # fp32 input + the one-channel fp32 map
     return memory_mb * 1024 * 1024 // per_image + 1
 
 
-@pytest.mark.parametrize("soc", sorted(sim.SOC_MEMORY_MB))
+@pytest.mark.parametrize("soc", sorted(chips.table()["memory_mb"]))
 def test_memory_estimate_against_the_socs_memory(soc, assets):
-    memory_mb = sim.SOC_MEMORY_MB[soc][0]
+    memory_mb = chips.memory_mb(soc)[0]
     batch = _batch_over(memory_mb)
     over = det_spec(assets, inputs=[{"name": "x", "shape": [batch, 3, 4096, 4096]}], dynamic=None,
                     target={"soc_version": soc})
     with pytest.raises(UserError) as refused:
         Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=over)
-    assert "207001" in str(refused.value) and "{} MB".format(memory_mb) in str(refused.value)
+    assert "207001" in str(refused.value) and "{:.1f} MiB".format(memory_mb) in str(refused.value)
     assert "float16" in refused.value.hint
-    fits = det_spec(assets, inputs=[{"name": "x", "shape": [batch - 2, 3, 4096, 4096],
+    # the peak includes the live activations (omdeploy.onnx.memory), so the fitting case is one 1024x1024 image
+    fits = det_spec(assets, inputs=[{"name": "x", "shape": [1, 3, 1024, 1024],
                                      "dtype": "float16"}], dynamic=None, target={"soc_version": soc})
     with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=fits) as s:
         memory = s.describe()["memory"]
     assert memory["fits"] is True and memory["complete"] is True
-    assert memory["inputs"]["x"] == (batch - 2) * 3 * 4096 * 4096 * 2
-    assert memory["outputs"]["sigmoid_0.tmp_0"] == (batch - 2) * 4096 * 4096 * 4
+    assert memory["inputs"]["x"] == 3 * 1024 * 1024 * 2
+    assert memory["outputs"]["sigmoid_0.tmp_0"] == 1024 * 1024 * 4
     assert memory["soc_memory"] == memory_mb * 1024 * 1024
 
 
@@ -353,3 +367,61 @@ def test_gray_model_with_aipp_runs_on_one_channel(assets, tmp_path, device_forma
     else:
         expected = to_gray(rgb)[..., 0]
     assert np.array_equal(out[0, 0], expected)
+
+
+# ---- overflow mode: one test per OVERFLOW_MODES behaviour --------------------------------------------
+
+def sum_model(path: Path, opset: int = 13) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"], name="sum")], "sum",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in "ab"],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    onnx.save(model, str(path))
+    return path
+
+
+OVERFLOWING = np.array([[40000.0, -40000.0, 1.5, np.nan]], np.float32)
+
+
+@pytest.mark.parametrize("opset", [13, 10])
+def test_a_sum_that_overflows_fp16_saturates_on_310p3(opset, tmp_path):
+    model = sum_model(tmp_path / "sum.onnx", opset)
+    spec = spec_for(model, target={"soc_version": "Ascend310P3"})
+    with Session(model, backend="sim", spec=spec) as s:
+        y = s.run({"a": OVERFLOWING, "b": OVERFLOWING})["y"]
+        assert s.describe()["overflow_mode"] == "saturation"
+    # aclrtFloatOverflowMode saturation: inf -> +-65504 (fp16 max, np.finfo), NaN -> 0
+    np.testing.assert_array_equal(y, [[np.finfo(np.float16).max, -np.finfo(np.float16).max, 3.0, 0.0]])
+
+
+def test_inf_nan_mode_on_a2_chips_and_refused_where_the_chip_saturates_only(tmp_path):
+    model = sum_model(tmp_path / "sum.onnx")
+    with Session(model, backend="sim", spec=spec_for(model, target={"soc_version": "Ascend910B4"})) as s:
+        y = s.run({"a": OVERFLOWING, "b": OVERFLOWING})["y"]
+    assert np.isposinf(y[0, 0]) and np.isneginf(y[0, 1]) and np.isnan(y[0, 3])
+    assert sim.overflow_mode("Ascend910B4", "saturation") == "saturation"
+    assert sim.overflow_mode("Ascend310B4") == "saturation"
+    with pytest.raises(UserError, match="saturation"):
+        sim.overflow_mode("Ascend310P3", "inf_nan")
+
+
+def test_a_constant_beyond_fp16_is_reported_by_name(tmp_path, caplog):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph([helper.make_node("Div", ["x", "big"], ["y"], name="rescale")], "div",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [numpy_helper.from_array(np.array(1e5, np.float32), "big")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "div.onnx"))
+    with Session(tmp_path / "div.onnx", backend="sim", spec=spec_for(tmp_path / "div.onnx")) as s:
+        y = s.run({"x": np.full((1, 4), 1000.0, np.float32)})["y"]
+        assert s.describe()["clamped_constants"] == ["big"]
+    assert "big" in caplog.text
+    np.testing.assert_allclose(y, 1000.0 / 65504.0, rtol=1e-3)  # 1.53x the fp32 0.01

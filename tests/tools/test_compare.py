@@ -71,8 +71,9 @@ def test_threshold_errors(text, message):
 
 def test_thresholds_per_output_override_global_and_defaults():
     given = [cmp.Threshold.parse("cosine>=0.999"), cmp.Threshold.parse("maps:cosine>=0.9")]
-    assert {str(t) for t in cmp.thresholds_for("logits", given)} == {"cosine>=0.999", "top1>=1"}
-    assert {str(t) for t in cmp.thresholds_for("maps", given)} == {"cosine>=0.9", "top1>=1"}
+    red = "RelativeEuclideanDistance<=0.05"
+    assert {str(t) for t in cmp.thresholds_for("logits", given)} == {"cosine>=0.999", red, "top1>=1"}
+    assert {str(t) for t in cmp.thresholds_for("maps", given)} == {"cosine>=0.9", red, "top1>=1"}
 
 
 def test_output_metrics_on_known_numbers():
@@ -190,7 +191,7 @@ def test_aipp_that_swaps_r_and_b_is_caught_and_the_fix_passes(cli, efficientnet_
     assert not report["passed"] and metrics["cosine"] < 0.9 and metrics["top1"] < 0.9
     assert report["target_info"]["aipp_inputs"] == ["input"]
     failed = {c["metric"] for c in report["outputs"][0]["checks"] if c["passed"] is False}
-    assert failed == {"cosine", "top1"}
+    assert failed == {"cosine", "RelativeEuclideanDistance", "top1"}
     human = cli("compare", ref, "{}@sim".format(swapped), *photos)
     assert human.code == 1 and "cosine>=0.99 FAILED" in human.out and "FAIL" in human.out
 
@@ -280,7 +281,9 @@ def test_layers_find_the_first_layer_whose_float16_error_jumps(cli, tmp_path):
     assert result.code == 1
     report = json.loads(result.out)
     jump = report["layers"]["first_jump"]
-    assert (jump["tensor"], jump["op_type"], jump["node"]) == ("sq", "Mul", "square") and jump["nonfinite"] > 0
+    # the default Ascend310P3 saturates h*h at 65504 instead of writing inf: the jump is there, finite
+    assert (jump["tensor"], jump["op_type"], jump["node"]) == ("sq", "Mul", "square") and jump["nonfinite"] == 0
+    assert jump["cosine"] < report["layers"]["cosine_min"]
     rows = {r["tensor"]: r for r in report["layers"]["rows"]}
     assert rows["h"]["cosine"] > 0.9999  # the MatMul before it is fine in fp16
     human = cli("compare", model, "{}@sim".format(tmp_path / "device.yaml"), "--random", "2", "--layers")
@@ -400,3 +403,75 @@ def test_each_side_of_an_aipp_spec_gets_the_pixels_it_takes(assets, tmp_path, pr
     report = cmp.compare_sides(str(spec), "{}@sim".format(spec), inputs=[assets.image("coffee.png")],
                                thresholds=[cmp.Threshold.parse("max_abs<={}".format(max_abs))])
     assert report.passed, report.to_dict()
+
+
+# ---- verdicts that are not scale-blind (msit metric set) ---------------------------------------------
+
+def _saved(graph, path):
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def sigmoid_of_overflow_model(path):
+    """score = sigmoid(sum(x) / 60000): one value; a sum of 120000 overflows fp16 (saturated to 65504 on
+    310P3), so fp32 gives sigmoid(2) and the device sigmoid(65504 / 60000)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("ReduceSum", ["x"], ["s"], name="total", keepdims=0),
+             helper.make_node("Div", ["s", "d"], ["q"], name="ratio"),
+             helper.make_node("Sigmoid", ["q"], ["score"], name="gate")]
+    graph = helper.make_graph(nodes, "sig", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("score", TensorProto.FLOAT, [])],
+                              [numpy_helper.from_array(np.array(60000.0, np.float32), "d")])
+    return _saved(graph, path)
+
+
+def clamped_divisor_model(path):
+    """y = x / 1e5: the divisor does not fit fp16, ATC stores 65504, the output is 1e5/65504 = 1.53x larger."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph([helper.make_node("Div", ["x", "big"], ["y"], name="rescale")], "div",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
+                              [numpy_helper.from_array(np.array(1e5, np.float32), "big")])
+    return _saved(graph, path)
+
+
+def test_overflow_hidden_behind_a_sigmoid_fails_by_relative_error(cli, tmp_path):
+    model = sigmoid_of_overflow_model(tmp_path / "sig.onnx")
+    np.save(tmp_path / "x.npy", np.full(4, 30000.0, np.float32))  # each fits fp16, the sum 120000 does not
+    result = cli("compare", model, "{}@sim".format(model), "-i", tmp_path / "x.npy", "--json")
+    assert result.code == 1, result.out
+    out = json.loads(result.out)["outputs"][0]
+    # fp32 sigmoid(2) = 0.881; the saturated sum gives sigmoid(65504 / 60000) = 0.749 (computed here)
+    ref, got = 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(-65504 / 60000))
+    assert out["metrics"]["CosineSimilarity"] is None  # one value: no cosine verdict
+    assert abs(out["metrics"]["RelativeEuclideanDistance"] - abs(got - ref) / ref) < 2e-3
+    assert {c["metric"] for c in out["checks"] if c["passed"] is False} == {"RelativeEuclideanDistance"}
+
+
+def test_a_rescale_by_a_clamped_constant_fails_although_cosine_is_1(cli, tmp_path):
+    model = clamped_divisor_model(tmp_path / "div.onnx")
+    result = cli("compare", model, "{}@sim".format(model), "--random", "2", "--range", "x:100,1000", "--json")
+    assert result.code == 1, result.out
+    metrics = json.loads(result.out)["outputs"][0]["metrics"]
+    assert metrics["cosine"] > 0.9999
+    assert abs(metrics["RelativeEuclideanDistance"] - (1e5 / 65504 - 1)) < 2e-3
+    for name in ("CosineSimilarity", "MaxAbsoluteError", "AccumulatedRelativeError", "RelativeEuclideanDistance",
+                 "KullbackLeiblerDivergence", "StandardDeviation", "MeanAbsoluteError", "MeanRelativeError"):
+        assert name in metrics  # msit's CSV column names
+
+
+def test_identical_non_finite_values_are_equal_and_relative_errors_skip_a_zero_reference():
+    ref = [np.array([[-np.inf, 0.0, 2.0, np.nan]], np.float32)]
+    got = [np.array([[-np.inf, 1e-3, 2.0, np.nan]], np.float32)]
+    metrics = cmp.output_metrics(ref, got, classifier=False)
+    assert metrics["nonfinite"] == 0
+    assert metrics["MaxRelativeError"] == 0.0  # |ref| <= eps is skipped, as msaccucmp does
+    assert metrics["MaxAbsoluteError"] == pytest.approx(1e-3)
+    assert cmp.output_metrics([np.array([3.0], np.float32)], [np.array([3.0], np.float32)], False)["cosine"] is None

@@ -82,6 +82,7 @@ def test_run_reports_every_bad_file_and_exits_1(cli, assets, tmp_path):
 
 @pytest.mark.needs_onnx
 @pytest.mark.needs_assets
+@pytest.mark.slow_emulated  # 104 real-model inferences; the box leg runs tests/test_box_runtime.py's resume
 def test_resume_after_a_kill_finishes_without_redoing(cli, assets, tmp_path):
     good = _folder_with_bad_files(assets, tmp_path / "in", copies=50)
     total = good + 4
@@ -206,6 +207,7 @@ def test_usage_errors_exit_2(cli, assets, tmp_path, args, words):
 
 @pytest.mark.needs_onnx
 @pytest.mark.needs_assets
+@pytest.mark.slow_emulated
 def test_cli_ocr_reads_the_page(cli, assets, tmp_path):
     r = cli("run", assets.model("ppocrv4_det.onnx"), assets.image("page.png"), "--task", "ocr",
             "--rec", assets.model("ppocrv4_rec.onnx"), "--out", tmp_path, "--json")

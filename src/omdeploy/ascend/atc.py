@@ -124,11 +124,16 @@ def _batch_gears(opts: Options, gears: List[List[str]], positions: Positions) ->
     return problems
 
 
+def default_input_format(opts: Options) -> str:
+    """--input_format, or ATC's default when it is absent: NHWC for TensorFlow (--framework=3), else NCHW."""
+    return opts.get("input_format") or ("NHWC" if opts.get("framework") == "3" else "NCHW")
+
+
 def _image_size_gears(opts: Options, gears: List[List[str]], positions: Positions) -> List[str]:
     problems = []
     if any(len(g) != 2 for g in gears):
         problems.append("--dynamic_image_size: each gear is 'h,w', got {!r}".format(opts["dynamic_image_size"]))
-    fmt = opts.get("input_format", "NCHW")
+    fmt = default_input_format(opts)
     if fmt not in ("NCHW", "NHWC"):
         problems.append("--dynamic_image_size needs --input_format NCHW or NHWC, got {}".format(fmt))
     hw = (2, 3) if fmt == "NCHW" else (1, 2)
@@ -462,7 +467,7 @@ def _int_or_name(d: str) -> Union[int, str]:
 
 def spec_from_options(opts: Options, base_dir: str = ".", source: str = "atc command") -> DeploySpec:
     check_options(opts, source)
-    fmt = opts.get("input_format")
+    fmt = opts.get("input_format") or (default_input_format(opts) if opts.get("framework") == "3" else None)
     layout = fmt if fmt in ("NCHW", "NHWC", "NCDHW", "NDHWC") else ("ND" if fmt == "ND" else "NCHW")
     inputs = [{"name": name, "shape": [_int_or_name(d) for d in dims], "layout": layout}
               for name, dims in _parse_input_shape(opts.get("input_shape", ""))]
@@ -504,9 +509,25 @@ def spec_from_options(opts: Options, base_dir: str = ".", source: str = "atc com
     return DeploySpec.from_dict(data, source=source, base_dir=base_dir)
 
 
-def spec_from_atc(command: Union[str, Sequence[str]], base_dir: str = ".") -> DeploySpec:
+# shell placeholders Huawei's ModelZoo/samples READMEs leave in commands: Ascend${chip_name}, $1, Ascendxxx
+_SOC_PLACEHOLDER = re.compile(r"\$|^Ascend[xX]+$")
+_BATCH_PLACEHOLDER = re.compile(r"\$\{?(?:batch_size|batch|bs)\}?")
+
+
+def fill_placeholders(opts: Options, soc: Optional[str] = None, batch: Optional[int] = None) -> Options:
+    """`opts` with a placeholder --soc_version replaced by `soc` and ${batch_size} in --input_shape by `batch`."""
+    filled = dict(opts)
+    if soc and _SOC_PLACEHOLDER.search(filled.get("soc_version", "")):
+        filled["soc_version"] = soc
+    if batch is not None and "input_shape" in filled:
+        filled["input_shape"] = _BATCH_PLACEHOLDER.sub(str(batch), filled["input_shape"])
+    return filled
+
+
+def spec_from_atc(command: Union[str, Sequence[str]], base_dir: str = ".", soc: Optional[str] = None,
+                  batch: Optional[int] = None) -> DeploySpec:
     """A DeploySpec meaning the same as an existing `atc ...` command (for migrating scripts)."""
-    return spec_from_options(parse_atc(command), base_dir)
+    return spec_from_options(fill_placeholders(parse_atc(command), soc, batch), base_dir)
 
 
 def format_command(argv: Sequence[str]) -> str:

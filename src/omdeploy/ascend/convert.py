@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import UserError
+from ..fileio import write_text
 from ..log import logger
 from ..spec import DeploySpec, FileRef, InputSpec, Sidecar
 from . import setenv
-from .aipp import (aipp_from_spec, aipp_inputs, aipp_text_for_spec, configs_by_input, device_input_shape,
-                   read_aipp_file)
+from .aipp import aipp_inputs, aipp_text_for_spec
 from .atc import build_argv, format_command, output_stem
 
 # where atc sits under an install root (reference section 6)
@@ -239,25 +239,11 @@ cd "$(mktemp -d)"
 """
 
 
-def _aipp_by_input(spec: DeploySpec) -> Dict[str, Any]:
-    """input name -> AippConfig, from preprocess.where: aipp or from the spec's own atc.insert_op_conf."""
-    if spec.atc.insert_op_conf:
-        path = Path(spec.base_dir) / spec.atc.insert_op_conf
-        return configs_by_input(read_aipp_file(path), [i.name for i in spec.inputs], str(path))
-    return {name: aipp_from_spec(spec, name) for name in aipp_inputs(spec)}
+def _device_inputs(spec: DeploySpec, sources: Optional[List[Any]] = None) -> List[InputSpec]:
+    """What the .om takes (the device contract), per model input in the model's order."""
+    from .contract import device_contract, spec_sources
 
-
-def _device_inputs(spec: DeploySpec) -> List[InputSpec]:
-    """What the .om takes: AIPP inputs become uint8 NHWC images, the others keep the spec's dtype."""
-    configs = _aipp_by_input(spec)
-    out = []
-    for item in spec.inputs:
-        if item.name in configs and item.shape:
-            shape = device_input_shape(configs[item.name], item.shape, item.layout)
-            out.append(InputSpec(item.name, list(shape), "uint8", "NHWC"))
-        else:
-            out.append(item)
-    return out
+    return [c.as_input_spec() for c in device_contract(spec, sources if sources is not None else spec_sources(spec))]
 
 
 def _diagnose(log: str) -> Tuple[List[Dict[str, Any]], List[str]]:
@@ -280,7 +266,7 @@ def _plan_paths(spec: DeploySpec, out_dir: Path) -> Tuple[Path, Optional[Path]]:
     om = out_dir / (stem + ".om")
     if aipp_inputs(spec):
         aipp_file = out_dir / (stem + ".aipp.cfg")
-        aipp_file.write_text(aipp_text_for_spec(spec), encoding="utf-8")
+        write_text(aipp_file, aipp_text_for_spec(spec))
         return om, aipp_file
     if spec.atc.insert_op_conf:
         return om, (Path(spec.base_dir) / spec.atc.insert_op_conf).resolve()
@@ -288,8 +274,8 @@ def _plan_paths(spec: DeploySpec, out_dir: Path) -> Tuple[Path, Optional[Path]]:
 
 
 def _write_script(path: Path, spec: DeploySpec, om: Path, argv: List[str], sidecar: Path) -> None:
-    path.write_text(_SCRIPT.format(model=spec.model_path, om=om, sidecar=sidecar.name,
-                                   command=format_command(["atc"] + argv[1:])), encoding="utf-8")
+    write_text(path, _SCRIPT.format(model=spec.model_path, om=om, sidecar=sidecar.name,
+                                    command=format_command(["atc"] + argv[1:])))
     path.chmod(0o755)
 
 
@@ -300,9 +286,15 @@ def convert(spec: DeploySpec, out_dir: Optional[Path] = None, plan: bool = False
         raise UserError("model {} does not exist".format(spec.model_path),
                         hint="the spec's model is relative to the spec file")
     if spec.model_path.suffix.lower() == ".onnx" and importlib.util.find_spec("onnx") is not None:
-        from ..onnx.inspect import check_spec_inputs, load_model
+        from ..onnx.spec_rules import refuse_wrong_spec
 
-        check_spec_inputs(spec, load_model(spec.model_path, load_external_data=False))
+        from ..onnx.inspect import load_model
+        from .contract import onnx_sources
+
+        refuse_wrong_spec(spec)  # the rule set `omdeploy spec` and `check` apply
+        sources = onnx_sources(load_model(spec.model_path, load_external_data=False))
+    else:
+        sources = None
     out_dir = Path(out_dir or Path.cwd()).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     om, aipp_file = _plan_paths(spec, out_dir)
@@ -317,14 +309,14 @@ def convert(spec: DeploySpec, out_dir: Optional[Path] = None, plan: bool = False
     if install is None:
         kept = "; {} is the existing .om's, left as it was".format(Sidecar.path_for(om).name) \
             if sidecar != Sidecar.path_for(om) else ""
-        _write_sidecar(result, spec, built=False, version=spec.target.cann,
+        _write_sidecar(result, spec, sources, built=False, version=spec.target.cann,
                        note=("plan only: no .om was produced; run {} where the CANN toolkit is installed".format(
                            script.name) if plan else "no atc found: no .om was produced; install the CANN toolkit "
                                                      "and run {}".format(script.name)) + kept)
         return result
     _run(result, install, env)
     if result.status == "built":
-        _write_sidecar(result, spec, built=True, version=install.version or spec.target.cann)
+        _write_sidecar(result, spec, sources, built=True, version=install.version or spec.target.cann)
     return result
 
 
@@ -339,7 +331,7 @@ def _run(result: ConvertResult, install: AtcInstall, env: Optional[Mapping[str, 
         proc = subprocess.run(result.argv, cwd=work, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     log = proc.stdout.decode("utf-8", errors="replace")
     result.log = result.om.with_suffix(".atc.log")
-    result.log.write_text(log, encoding="utf-8")
+    write_text(result.log, log)
     result.returncode = proc.returncode
     written = result.om.is_file() and result.om.stat().st_mtime_ns != before
     if proc.returncode == 0 and written:
@@ -367,7 +359,8 @@ def _portable_spec(spec: DeploySpec) -> Dict[str, Any]:
     return document
 
 
-def _write_sidecar(result: ConvertResult, spec: DeploySpec, built: bool, version: str, note: str = "") -> None:
+def _write_sidecar(result: ConvertResult, spec: DeploySpec, sources: Optional[List[Any]], built: bool, version: str,
+                   note: str = "") -> None:
     from .. import __version__
 
     sidecar = Sidecar(
@@ -377,7 +370,7 @@ def _write_sidecar(result: ConvertResult, spec: DeploySpec, built: bool, version
         soc_version=spec.target.soc_version,
         cann_version=version,
         atc_argv=list(result.argv),
-        inputs=_device_inputs(spec),
+        inputs=_device_inputs(spec, sources),
         outputs=list(spec.outputs),
         spec=_portable_spec(spec),
         produced_by="omdeploy {} convert (python {})".format(__version__, sys.version.split()[0]),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import UserError
+from ..fileio import write_text
 from .cann import SEVERITIES, VERSIONED_PARTS, CannScan, Component, Finding, scan
 from .knowledge import DATA, diagnose_log
 from .npusmi import NpuSmiInfo, parse_npu_smi, run_npu_smi
@@ -96,9 +97,9 @@ class DoctorReport:
 
     def save(self, path: Path) -> None:
         try:
-            Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise UserError("cannot write the snapshot {}: {}".format(path, exc.strerror),
+            write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        except UserError as exc:
+            raise UserError("cannot write the snapshot: {}".format(exc.message),
                             hint="pick a writable path for --save") from None
 
 

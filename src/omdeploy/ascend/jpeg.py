@@ -145,6 +145,23 @@ def _not_a_jpeg(result: JpegCheck, head: bytes) -> JpegCheck:
     return result
 
 
+def _check_end(f, result: "JpegCheck") -> None:
+    """Cheaply, without decoding: a whole JPEG ends with the EOI marker FFD9 (ITU-T T.81, B.2.1); a file
+    cut short mid-scan (an interrupted copy) has headers that read fine and no end marker."""
+    start = f.tell()
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    f.seek(max(0, size - 64))
+    if b"\xff\xd9" in f.read(64):  # a few trailing bytes after EOI are common and harmless
+        return
+    f.seek(start)
+    rest = f.read()
+    scan = rest.find(b"\xff\xda")
+    if scan >= 0 and len(rest) - scan > 64:  # scan data began; a header-only file is judged on its headers
+        result.problems.append(Problem("cut_short", "the image data ends without the end-of-image marker (FFD9): "
+                                                    "the file is cut short"))
+
+
 def check_jpeg(path: Union[str, os.PathLike], soc_version: Optional[str] = None) -> JpegCheck:
     """Whether the DVPP JPEG decoder of `soc_version` accepts the file, and why not."""
     result = JpegCheck(str(path))
@@ -163,6 +180,7 @@ def check_jpeg(path: Union[str, os.PathLike], soc_version: Optional[str] = None)
                         adobe_transform = payload[11]
                 elif marker in rules.SOF_PROCESSES:
                     _frame_problems(result, marker, _read(stream, length), adobe_transform, limit)
+                    _check_end(f, result)
                     return result
         except (_Truncated, struct.error, IndexError):  # a header cut short or corrupt
             pass

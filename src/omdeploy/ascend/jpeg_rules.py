@@ -61,6 +61,7 @@ FIXES: Dict[str, str] = {
     "jpeg2000": "convert to a baseline JPEG, or decode on the CPU",
     "not_jpeg": "decode on the CPU (PNG: DVPP PNGD takes 32x32 - 4096x4096), or convert to a baseline JPEG",
     "truncated": "the file ends before its frame header: re-export it",
+    "cut_short": "the scan data is cut short (an interrupted copy or download): copy or export the file again",
     "no_frame_size": "re-encode it: the height is only given after the scan (DNL marker), which JPEGD does not read",
 }
 

@@ -1,6 +1,6 @@
 """The error knowledge base: aclError codes and log patterns as data, and the diagnosis of logs.
 
-The facts live in data/acl_codes.json (every code of reference/cann.md section 4) and data/log_patterns.json
+The facts live in data/acl_codes.json (the aclError, runtime and GE codes of Huawei's ACL API reference) and data/log_patterns.json
 (ATC, GE, RUNTIME and Python lines mapped to causes and ordered fixes). This module only reads them:
 
     describe_code(507011)        -> AclCode(name, meaning, causes, fixes)
@@ -29,7 +29,7 @@ _FIELD = re.compile(r"\{(\w+)\}")
 
 @dataclass
 class AclCode:
-    """One aclError / runtime / GE code from reference/cann.md section 4."""
+    """One aclError / runtime / GE code from the ACL API reference."""
     code: int
     name: str
     meaning: str
@@ -189,10 +189,19 @@ def _text_diagnoses(text: str) -> List[Diagnosis]:
     return found
 
 
+_GENERIC_CODES = ("EZ9999", "EE9999", "EE1001")
+
+
+def _role_rank(d: Diagnosis) -> int:
+    """A catch-all code (EZ9999 / EE9999 'Inner Error') ranks as a symptom: a specific code beside it is the cause."""
+    generic = d.code in _GENERIC_CODES or "inner error" in d.title.lower()
+    return max(ROLES.index(d.role), ROLES.index("symptom")) if generic else ROLES.index(d.role)
+
+
 def rank(diagnoses: List[Diagnosis], source_order: Optional[Dict[str, int]] = None) -> List[Diagnosis]:
     """Root causes first (confident ones, then the earliest), then symptoms, then noise; one entry per title."""
     order = source_order or {}
-    ordered = sorted(diagnoses, key=lambda d: (ROLES.index(d.role), CONFIDENCES.index(d.confidence),
+    ordered = sorted(diagnoses, key=lambda d: (_role_rank(d), CONFIDENCES.index(d.confidence),
                                                order.get(d.source or "", 0), d.line or 0))
     seen = set()
     unique = []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Callable, Dict, List, Optional
 
@@ -18,6 +19,27 @@ EXIT_USER_ERROR = 2
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# numeric options that can exhaust the machine: their upper bounds
+_BOUNDS = {"threads": lambda: cpu_count() * 4, "workers": lambda: cpu_count() * 4, "queue": lambda: 4096,
+           "batch": lambda: 4096, "runs": lambda: 1000000, "warmup": lambda: 100000}
+
+
+def check_bounds(**values: Optional[int]) -> None:
+    """--threads 100000 hangs the machine: refuse values past the bound (threads/workers <= CPU count x 4)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        limit = _BOUNDS[name]()
+        if value > limit:
+            raise UserError("--{} {} is more than this machine can use (at most {}{})".format(
+                name, value, limit, ", 4 x {} CPUs".format(cpu_count()) if name in ("threads", "workers") else ""),
+                hint="--{} {}".format(name, min(limit, cpu_count())))
+
 
 def live_display() -> bool:
     """Progress bars and spinners only on a terminal: on a pipe or a file rich leaves a blank line behind

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import typer
 
+from ..fileio import atomic_open, write_text
 from ..errors import UserError, check_output_file
 from ._output import JsonOption, emit, table
 
@@ -139,7 +140,7 @@ def register(app: typer.Typer) -> None:
             text = write_aipp(config, header="model {}x{} {}, fed {} (omdeploy aipp make)".format(
                 hw[0], hw[1], model_color, device_format))
         if output is not None:
-            output.write_text(text, encoding="utf-8")
+            write_text(output, text)
         blocks = [_summary(c, None) for c in parse_aipp(text)]
         emit({"written": str(output) if output else None, "text": text, "blocks": blocks}, as_json,
              lambda c: c.print(text if output is None else "wrote {}".format(output), markup=False))
@@ -181,7 +182,8 @@ def register(app: typer.Typer) -> None:
         config = configs[rank]
         tensor = emulate(config, _load_pixels(image, config, bgr, resize))
         if output is not None:
-            np.save(str(output), tensor)
+            with atomic_open(output, "wb") as handle:
+                np.save(handle, tensor)
         flat = tensor.astype(np.float32).reshape(tensor.shape[-3], -1)
         channels = [{"channel": i, "min": float(ch.min()), "max": float(ch.max()), "mean": float(ch.mean())}
                     for i, ch in enumerate(flat)]

@@ -7,6 +7,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from ..fileio import write_text
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..spec import DeploySpec
 from ._output import JsonOption, dumps, emit, parse_named, progress_tracker, table
@@ -76,6 +77,9 @@ def register(app: typer.Typer) -> None:
 
         if iterations is not None and duration is not None:
             raise UserError("give --iterations or --duration, not both")
+        from ._output import check_bounds
+
+        check_bounds(threads=threads, batch=batch, warmup=warmup, runs=iterations)
         if not model.is_file():
             raise UserError("{} does not exist".format(model) if not model.exists() else
                             "{} is not a file".format(model), hint="give a model (.onnx, .om, .xml) or a spec (.yaml)")
@@ -89,6 +93,19 @@ def register(app: typer.Typer) -> None:
             if not model_spec.model_path.exists():
                 raise UserError("model {} does not exist".format(model_spec.model_path),
                                 hint="the spec's model is relative to the spec file")
+        if model.suffix.lower() == ".onnx":  # an unreadable model is the user's mistake, not a failed run
+            from ..onnx.inspect import load_model
+
+            load_model(model, load_external_data=False)
+        with open(model, "rb") as f:
+            head = f.read(64).lstrip()
+        # GE's .om starts with MODEL_FILE_MAGIC_NUM (b"IMOD"); an OpenVINO IR .xml is XML
+        if model.suffix.lower() == ".om" and not head.startswith(b"IMOD"):
+            raise UserError("{} is {}, not an Ascend offline model (no IMOD header)".format(
+                model, "empty" if not head else "named .om"), hint="convert the model again, or copy it again")
+        if model.suffix.lower() == ".xml" and not head.startswith(b"<"):
+            raise UserError("{} is {}, not an OpenVINO IR (.xml)".format(model, "empty" if not head else "not XML"),
+                            hint="give the IR's .xml (with its .bin beside it), or the .onnx")
         side_spec = DeploySpec.load(spec) if spec is not None else None
         if report is not None:
             check_output_file(report, "--report", model)
@@ -104,7 +121,7 @@ def register(app: typer.Typer) -> None:
                                  options={"threads": threads} if threads else None)
         data = {"model": str(model), "batch": batch, "warmup": warmup, "results": [r.to_dict() for r in results]}
         if report is not None:
-            report.write_text(dumps(data) + "\n", encoding="utf-8")
+            write_text(report, dumps(data) + "\n")
         emit(data, as_json, lambda console: _render(results, console))
         if not all(r.ok for r in results):
             raise typer.Exit(1)

@@ -21,12 +21,18 @@ def _render(report, console) -> None:
         console.print("    fix: {}".format(f.fix), markup=False)
         if f.nodes:
             console.print("    nodes: {}".format(", ".join(f.nodes)), markup=False)
-    facts = report.facts
-    if facts.get("input_bytes") is not None:
-        largest = facts.get("largest_activation_bytes")
-        console.print("memory: inputs {:.1f} MB, largest inferred activation {}, device {} MB".format(
-            facts["input_bytes"] / 2 ** 20, "n/a" if largest is None else "{:.1f} MB".format(largest / 2 ** 20),
-            facts.get("device_memory_mb")))
+        if f.source:
+            console.print("    source: {}".format(f.source), markup=False)
+    memory = report.facts.get("memory")
+    if memory is not None:
+        from ..onnx.memory import MemoryEstimate
+
+        device = report.facts.get("device_memory_mb")
+        console.print("memory: {}{}; device {}".format(
+            MemoryEstimate(**{k: memory[k] for k in ("weights", "inputs", "outputs", "activations", "float_bytes",
+                                                     "complete")}).summary(),
+            "" if memory["complete"] else " (some shapes unknown: a lower bound)",
+            "unknown" if device is None else "{:.1f} MiB".format(device)), markup=False)
     verdict = "ATC pre-flight passed" if report.ok else "ATC would refuse this model or the box would fail on it"
     console.print("{} error(s), {} warning(s): {}".format(len(report.errors), len(report.warnings), verdict))
 

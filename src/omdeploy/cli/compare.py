@@ -14,7 +14,8 @@ _FMT = {"cosine": "{:.6f}", "top1": "{:.3f}", "top5": "{:.3f}"}
 
 
 _ROWS = (("cosine", "cosine (worst sample)"), ("max_abs", "max abs error"), ("mean_abs", "mean abs error"),
-         ("max_rel", "max rel error"), ("rmse", "rmse"), ("atol", "atol needed (rtol=0)"),
+         ("max_rel", "max rel error"), ("RelativeEuclideanDistance", "rel euclidean distance"),
+         ("MeanRelativeError", "mean rel error"), ("KullbackLeiblerDivergence", "KL divergence"), ("rmse", "rmse"), ("atol", "atol needed (rtol=0)"),
          ("rtol", "rtol needed (atol=0)"), ("top1", "top-1 agreement"), ("top5", "top-5 agreement"),
          ("nonfinite", "inf/nan values"))
 

@@ -14,13 +14,13 @@ from ._output import JsonOption, emit, err_console, live_display, table
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def load_source(source: Optional[Path], from_atc: Optional[str]) -> DeploySpec:
+def load_source(source: Optional[Path], from_atc: Optional[str], soc: Optional[str] = None) -> DeploySpec:
     if from_atc and source is not None:
         raise UserError("give a spec/model or --from-atc, not both")
     if from_atc:
         from ..ascend.atc import spec_from_atc
 
-        return spec_from_atc(from_atc, base_dir=str(Path.cwd()))
+        return spec_from_atc(from_atc, base_dir=str(Path.cwd()), soc=soc)
     if source is None:
         raise UserError("expected a DeploySpec (.yaml/.json) or an ONNX model, got nothing",
                         hint='omdeploy convert deploy.yaml | omdeploy convert model.onnx --soc Ascend310P3 | '
@@ -96,6 +96,16 @@ def _render(result: Any, console: Any) -> None:
             console.print("  " + line, markup=False)
 
 
+def _peak_memory(spec: DeploySpec):
+    """The peak device-memory estimate check and the simulator print (None for a non-ONNX model)."""
+    if spec.model_path.suffix.lower() != ".onnx":
+        return None
+    from ..onnx.inspect import load_model
+    from ..onnx.memory import peak_memory
+
+    return peak_memory(load_model(spec.model_path, load_external_data=False), spec)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("convert")
     def convert_cmd(
@@ -118,17 +128,23 @@ def register(app: typer.Typer) -> None:
                             hint="-o build/ (created when missing)")
         if save_spec is not None:
             check_output_file(save_spec, "--save-spec")
-        spec = apply_overrides(load_source(source, from_atc), soc, cann, fp16_input, output_type)
+        spec = apply_overrides(load_source(source, from_atc, soc), soc, cann, fp16_input, output_type)
         if save_spec is not None:
-            spec.save(save_spec)
+            from ..tools.spec_init import save_portable
+
+            save_portable(spec, save_spec)  # paths relative to the spec file, as specs resolve them
         if plan or as_json or not live_display():
             result = convert(spec, out, plan=plan)
         else:
             with err_console.status("running atc for {} (this takes minutes)".format(spec.model)):
                 result = convert(spec, out, plan=plan)
         data = result.to_dict()
+        memory = _peak_memory(spec)
+        if memory is not None:
+            data["memory"] = memory.to_dict()
         if save_spec is not None:
             data["spec_file"] = str(save_spec)
-        emit(data, as_json, lambda c: _render(result, c))
+        emit(data, as_json, lambda c: (_render(result, c), memory is not None and c.print(
+            "memory: " + memory.summary(), markup=False)))
         if not result.ok:
             raise typer.Exit(1)

@@ -142,8 +142,10 @@ def register(app: typer.Typer) -> None:
         from .._optional import require
         from ..onnx.export import export
 
-        torch = require("torch", "exporting PyTorch models")
         check_output_file(out, "-o", Path(source) if Path(source).is_file() else None)
+        if weights is not None:
+            check_output_file(out, "-o", weights)  # before anything else: the weights are the user's
+        torch = require("torch", "exporting PyTorch models")
         pre = image_preprocess(mean, std, color, resize)
         with step_progress(3, as_json) as step:
             step("load {}".format(source))

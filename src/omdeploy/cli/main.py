@@ -12,7 +12,7 @@ from typing import List, Optional
 
 # one module per verb, in workflow order (the order of --help); each defines register(app)
 COMMANDS = ["doctor", "export", "inspect", "check", "sanitize", "spec", "convert", "aipp", "compare", "run",
-            "bench", "jpeg", "explain", "demo"]
+            "bench", "jpeg", "explain", "demo", "serve"]
 
 _debug = False
 
@@ -25,6 +25,11 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logger.handlers[:] = [RichHandler(console=_err_console(), show_time=False, show_path=False,
                                       markup=False, rich_tracebacks=False)]
     logger.setLevel(level)
+    # third-party warnings (PIL, torch, numpy) go to the log, shown only with -v: stderr is omdeploy's own lines
+    logging.captureWarnings(True)
+    warned = logging.getLogger("py.warnings")
+    warned.propagate = False
+    warned.handlers[:] = logger.handlers if verbose >= 1 else [logging.NullHandler()]
 
 
 def _err_console():
@@ -78,6 +83,12 @@ def _report(exc: BaseException) -> int:
         if exc.hint:
             console.print("hint: {}".format(exc.hint), markup=False, highlight=False, style="dim")
         return exc.exit_code
+    if type(exc).__module__.startswith("onnxruntime"):  # the runtime refused the user's model: theirs to fix
+        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        console.print("error: onnxruntime cannot run the model: {}".format(first), markup=False, highlight=False)
+        console.print("hint: an opset or operator the runtime lacks; omdeploy check MODEL lists what is "
+                      "unsupported", markup=False, highlight=False, style="dim")
+        return 2
     console.print("internal error: {}: {}".format(type(exc).__name__, exc), markup=False)
     if not _debug:
         console.print("run again with --debug for the traceback, and please report it", style="dim")
@@ -101,6 +112,16 @@ def _usage_error(exc: BaseException) -> int:
 
 def _report_os_error(exc: OSError) -> int:
     """A file the user named cannot be read or written (a directory, no permission, no space): exit 2."""
+    import errno
+
+    if isinstance(exc, FileNotFoundError):
+        from ..errors import UserError
+
+        return _report(UserError("{} does not exist".format(exc.filename), hint="check the path"))
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        from ..fileio import user_error_for
+
+        return _report(user_error_for(exc, exc.filename))
     console = _err_console()
     if _debug:
         console.print_exception()

@@ -8,6 +8,7 @@ import typer
 
 from ..errors import UserError, did_you_mean, one_of
 from ..spec import DeploySpec
+from ..tasks.factory import make_task
 from ._output import JsonOption, emit, err_console, live_display, table
 
 TASKS = ("classify", "detect", "segment", "ocr")
@@ -23,35 +24,6 @@ def _task_name(model: Path, task: Optional[str]) -> str:
     if task not in TASKS:
         raise UserError("unknown task {!r}{}; known: {}".format(task, did_you_mean(task, TASKS), one_of(TASKS)))
     return task
-
-
-def make_task(name: str, model: Path, options: Dict[str, Any]):
-    """The task object for `omdeploy run` options."""
-    session = {"backend": options["backend"], "threads": options["threads"]}
-    labels = None
-    if options["labels"] is not None:
-        labels = DeploySpec.from_dict({"model": str(model), "labels": str(options["labels"])}).label_names()
-    if name == "classify":
-        from ..tasks.classify import Classifier
-
-        return Classifier(model, k=options["top_k"], labels=labels, preset=options["preset"], **session)
-    if name == "detect":
-        from ..tasks.detect import Detector
-
-        return Detector(model, head=options["head"], conf=options["conf"], iou=options["iou"], labels=labels,
-                        preset=options["preset"], **session)
-    if name == "segment":
-        from ..tasks.segment import Segmenter
-
-        return Segmenter(model, conf=options["conf"], iou=options["iou"], labels=labels, preset=options["preset"],
-                         **session)
-    if options["rec"] is None:
-        raise UserError("--task ocr needs the recognition model too, got only the detector",
-                        hint="omdeploy run ppocrv4_det.onnx page.png --task ocr --rec ppocrv4_rec.onnx "
-                             "[--cls ppocr_mobile_v2_cls.onnx]")
-    from ..tasks.ocr import OcrPipeline
-
-    return OcrPipeline(model, options["rec"], cls=options["cls"], **session)
 
 
 def _render(summary: Dict[str, Any], errors: List[Dict[str, Any]], console) -> None:
@@ -85,18 +57,27 @@ def register(app: typer.Typer) -> None:
         iou: float = typer.Option(0.45, "--iou", min=0.0, max=1.0, help="detect/segment: NMS IoU threshold."),
         rec: Optional[Path] = typer.Option(None, "--rec", help="ocr: the recognition model."),
         cls: Optional[Path] = typer.Option(None, "--cls", help="ocr: the optional angle classifier."),
-        stride: int = typer.Option(1, "--stride", help="Videos: run every N-th frame."),
+        stride: int = typer.Option(1, "--stride", min=1, help="Videos: run every N-th frame."),
         workers: int = typer.Option(2, "--workers", min=1, help="Decode/preprocess threads."),
         queue: int = typer.Option(32, "--queue", min=1, help="Inputs prepared ahead of inference at most (memory)."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Runtime intra-op threads (default: all "
                                                                       "cores but one, left to the decoders)."),
         backend: str = typer.Option("auto", "--backend", help="Runtime backend: auto, or onnxruntime, openvino, "
                                                               "sim, acl, ..."),
+        ray_address: Optional[str] = typer.Option(None, "--ray", help="Run on a Ray cluster: auto (RAY_ADDRESS, a "
+                                                  "running local cluster, or a new one) or its address (docs/fleet.md)."),
+        actors: Optional[int] = typer.Option(None, "--actors", min=1, max=4096, help="--ray: inference actors "
+                                             "(default: one per NPU of the cluster, else 1)."),
+        npus_per_actor: float = typer.Option(1.0, "--npus-per-actor", min=0.01, max=64, help="--ray: NPUs each "
+                                             "actor takes where the cluster has them."),
         as_json: bool = JsonOption,
     ) -> None:
         """Run a task over images, folders and videos: one JSON line per input, resumable, bad inputs reported."""
         from ..tools.annotate import writer
-        from ..tools.runner import inference_threads, plan_inputs, run_batch
+        from ..tools.runner import inference_threads, plan_inputs, run_batch, run_identity
+        from ._output import check_bounds
+
+        check_bounds(threads=threads, workers=workers, queue=queue)
 
         if out.exists() and not out.is_dir():
             raise UserError("-o {} is a file; expected the folder for results.jsonl".format(out),
@@ -106,20 +87,33 @@ def register(app: typer.Typer) -> None:
             raise UserError("{} goes with --task ocr, not --task {}".format("--rec" if rec is not None else "--cls",
                                                                            name),
                             hint="drop it, or run --task ocr with the detector as the model")
-        files, total = plan_inputs(inputs, stride)
+        if ray_address is None and (actors is not None or npus_per_actor != 1.0):
+            raise UserError("--actors and --npus-per-actor go with --ray", hint="omdeploy run ... --ray auto --actors 2")
+        if ray_address is not None:
+            if annotate:
+                raise UserError("--annotate is not available with --ray", hint="run --annotate without --ray")
+            ray_options = dict(top_k=top_k, head=head, conf=conf, iou=iou, rec=rec, cls=cls, preset=preset,
+                               labels=labels, backend=backend, threads=threads or 1)
+            identity = run_identity(model, name, {k: v for k, v in ray_options.items()
+                                                  if k not in ("threads", "backend")})
+            return _run_on_ray(name, model, inputs, out, resume, stride, ray_address, actors, npus_per_actor,
+                               ray_options, as_json, identity)
+        files, total = plan_inputs(inputs, stride, exclude=[out])
         options = dict(top_k=top_k, head=head, conf=conf, iou=iou, rec=rec, cls=cls, preset=preset, labels=labels,
                        backend=backend, threads=threads or inference_threads(workers))
         errors: List[Dict[str, Any]] = []
+        identity = run_identity(model, name, {k: v for k, v in options.items() if k not in ("threads", "backend")})
         with make_task(name, model, options) as runner_task:
             results = out / "results.jsonl"
             draw = writer(out / "annotated") if annotate else None
             try:
                 if as_json:
                     summary = run_batch(runner_task, inputs, results, resume, stride, workers, queue, files=files,
-                                        annotate=draw, on_record=lambda r: errors.append(r) if not r["ok"] else None)
+                                        annotate=draw, on_record=lambda r: errors.append(r) if not r["ok"] else None,
+                                        identity=identity)
                 else:
                     summary = _with_progress(runner_task, inputs, results, resume, stride, workers, queue, files,
-                                             total, draw, errors)
+                                             total, draw, errors, identity)
             except KeyboardInterrupt:
                 err_console.print("interrupted: the finished results are in {}; run the same command with --resume "
                                   "to finish".format(results), markup=False)
@@ -130,7 +124,52 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _with_progress(task, inputs, results, resume, stride, workers, queue, files, total, draw, errors):
+def _run_on_ray(name, model, inputs, out, resume, stride, address, actors, npus_per_actor, options, as_json,
+                identity) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..tools.fleet import run_fleet
+    from ..tools.runner import plan_inputs
+
+    errors: List[Dict[str, Any]] = []
+    results = out / "results.jsonl"
+    _, total = plan_inputs(inputs, stride, exclude=[out])
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=err_console, transient=True,
+                      disable=as_json or not live_display()) as progress:
+            bar = progress.add_task(name + " (ray)", total=total)
+
+            def on_record(record: Dict[str, Any]) -> None:
+                progress.advance(bar)
+                if not record["ok"]:
+                    errors.append(record)
+
+            if resume:
+                from ..tools.runner import read_finished
+
+                progress.update(bar, completed=len(read_finished(results)))
+            summary = run_fleet(name, model, options, inputs, results, resume=resume, stride=stride,
+                                address=address, actors=actors, npus_per_actor=npus_per_actor, on_record=on_record,
+                                identity=identity)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: the finished results are in {}; run the same command with --resume "
+                          "(with or without --ray) to finish".format(results), markup=False)
+        raise typer.Exit(130) from None
+    data = summary.to_dict()
+
+    def render(console) -> None:
+        _render(data, errors, console)
+        for node, figures in data["per_node"].items():
+            console.print("node {}: {} inputs, {} images/s".format(node[:12], figures["inputs"],
+                                                                   figures["images_per_s"]), markup=False)
+
+    emit({"summary": data, "errors": errors}, as_json, render)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _with_progress(task, inputs, results, resume, stride, workers, queue, files, total, draw, errors, identity):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..tools.runner import run_batch
@@ -145,6 +184,6 @@ def _with_progress(task, inputs, results, resume, stride, workers, queue, files,
                 errors.append(record)
 
         summary = run_batch(task, inputs, results, resume, stride, workers, queue, files=files, annotate=draw,
-                            on_record=on_record)
+                            on_record=on_record, identity=identity)
         progress.update(bar, completed=total)
     return summary

@@ -12,6 +12,7 @@ from ._output import JsonOption, dumps, emit
 
 
 def spec_from_model(model: Path, soc: str, cann: str) -> DeploySpec:
+    """The bare spec convert uses for an ONNX model given without one (its inputs as they are)."""
     from ..onnx.inspect import summarize
 
     summary = summarize(model)
@@ -22,6 +23,23 @@ def spec_from_model(model: Path, soc: str, cann: str) -> DeploySpec:
                                 source="generated spec")
     spec.inputs, spec.outputs = inputs, outputs
     return spec
+
+
+def refuse_invalid(spec: DeploySpec, source: str) -> None:
+    """Exit 2 listing every problem: the rules convert applies against the model, then ATC's option rules."""
+    from ..ascend.atc import build_argv
+    from ..onnx.spec_rules import spec_problems
+
+    problems = spec_problems(spec)
+    if not problems:
+        try:
+            build_argv(spec, absolute_paths=True)
+        except UserError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserError("{}: {} problem(s): {}".format(source, len(problems), "; ".join(problems)),
+                        hint="fix the spec (omdeploy spec --schema lists the keys; omdeploy inspect MODEL shows "
+                             "the model's inputs and outputs)")
 
 
 def register(app: typer.Typer) -> None:
@@ -47,9 +65,10 @@ def register(app: typer.Typer) -> None:
         if init:
             target = output or path.with_suffix(".deploy.yaml")
             check_output_file(target, "-o", path)
-            spec = spec_from_model(path, soc, cann)
-            spec.model = str(path.resolve()) if output is None else str(Path(path).resolve())
-            spec.save(target)
+            from ..tools.spec_init import init_spec, save_portable
+
+            spec = init_spec(path, target, soc, cann)
+            save_portable(spec, target)
             emit({"written": str(target), "spec": spec.to_dict()}, as_json,
                  lambda c: c.print("wrote {}".format(target), markup=False))
             return
@@ -57,6 +76,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("{} is an ONNX model; expected a spec (.yaml/.json) to validate".format(path),
                             hint="start a spec from it: omdeploy spec --init {}".format(path))
         spec = DeploySpec.load(path)
+        refuse_invalid(spec, str(path))
         data = spec.to_dict()
         emit({"valid": True, "spec": data}, as_json,
              lambda c: (c.print("{}: valid".format(path), markup=False), c.print(dumps(data), markup=False)))

@@ -17,10 +17,16 @@ from .._optional import require
 from ..errors import UserError, did_you_mean
 from ..spec import SOC_VERSIONS, DeploySpec, guess_layout
 from . import check_rules as rules
-from .inspect import ELEM_BYTES, TensorSummary, check_spec_inputs, iter_nodes, load_model, tensor_summary
+from . import validity
+from .inspect import TensorSummary, iter_nodes, load_model, tensor_summary
+from .memory import MIB, peak_memory
+from .spec_rules import STATIC_MODEL_SOURCE, spec_problems
 
 MAX_NODES_LISTED = 10
 _INT64, _DOUBLE = 7, 11
+HS = "https://www.hiascend.com/document/detail/"
+ATC_OPTIONS = HS + "zh/canncommercial/800/devaids/devtools/atc/atlasatcparam_16_0009.html (ATC options)"
+ONNX_DOMAIN = HS + "zh/canncommercial/700/inferapplicationdev/atctool/atlasatc_16_0201.html (ai.onnx domain only)"
 
 
 @dataclass
@@ -31,6 +37,7 @@ class Finding:
     fix: str
     nodes: List[str] = field(default_factory=list)
     details: Dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # where the rule comes from (a Huawei doc page, a public issue, a field report)
 
 
 @dataclass
@@ -72,6 +79,8 @@ class _Context:
     outputs: List[TensorSummary]
     spec: Optional[DeploySpec]
     facts: Dict[str, Any]
+    path: Optional[str] = None
+    broken: bool = False  # the file is not a valid model: later validity rules would only repeat it
 
     def declared_shape(self, name: str) -> Optional[List[int]]:
         """The static shape a spec freezes this input to, if any."""
@@ -79,6 +88,9 @@ class _Context:
         if entry is None or not entry.shape or entry.dynamic_axes:
             return None
         return [int(d) for d in entry.shape]
+
+    def model_input_dtype(self, name: str) -> Optional[str]:
+        return next((t.dtype for t in self.inputs if t.name == name), None)
 
     def static_shape(self, tensor: TensorSummary) -> Optional[List[int]]:
         if all(isinstance(d, int) for d in tensor.shape):
@@ -115,6 +127,15 @@ def _export_fix(opset: int, cann: str) -> str:
             "(torch.onnx.export(..., dynamo=False, opset_version={0}))".format(opset, cann))
 
 
+def _fit_opset(ctx: _Context) -> int:
+    """The opset to advise: the recommended one, raised to the first opset where every op of the model exists
+    (an attention model with Trilu needs 14: "re-export at 11" could not be followed), capped by the parser."""
+    first = _first_opsets()
+    needed = max([first.get(n.op_type, 1) for n in iter_nodes(ctx.model.graph) if _is_default_domain(n.domain)
+                  and n.op_type in first] or [1])
+    return min(max(ctx.opsets.recommended, needed), ctx.opsets.accepted[1])
+
+
 # ---- rules ------------------------------------------------------------------------------------------
 
 def rule_opset_range(ctx: _Context) -> List[Finding]:
@@ -124,20 +145,22 @@ def rule_opset_range(ctx: _Context) -> List[Finding]:
                                                                                                      ctx.cann))]
     low, high = rng.accepted
     if not rng.accepts(opset):
-        fix = _export_fix(rng.recommended, ctx.cann)
+        fix = _export_fix(_fit_opset(ctx), ctx.cann)
         if opset < low:
             fix += "; or raise it with `omdeploy sanitize MODEL --opset {}`".format(low)
         else:
-            fix += ("; or lower it with `omdeploy sanitize MODEL --opset {}` (onnx.version_converter; it cannot lower "
-                    "dynamo=True exports)".format(min(high, rng.recommended)))
+            fix += ("; or lower it with `omdeploy sanitize MODEL --opset {}` (onnx.version_converter, which has "
+                    "no down-adapter for some ops)".format(_fit_opset(ctx)))
         return [Finding("opset-range", "error", "ai.onnx opset {} is outside the opsets CANN {}'s ATC parses "
                         "(v{}-v{})".format(opset, ctx.cann, low, high), fix,
-                        details={"opset": opset, "accepted": list(rng.accepted), "source": rng.source})]
+                        details={"opset": opset, "accepted": list(rng.accepted), "source": rng.source},
+                        source=rng.source)]
     if not rng.documents(opset):
         return [Finding("opset-range", "warning", "ai.onnx opset {} converts in practice, but CANN {}'s documentation "
                         "lists v{}-v{}".format(opset, ctx.cann, rng.documented[0], rng.documented[1]),
-                        "if ATC reports E19010 for an operator, " + _export_fix(rng.recommended, ctx.cann),
-                        details={"opset": opset, "documented": list(rng.documented), "source": rng.source})]
+                        "if ATC reports E19010 for an operator, " + _export_fix(_fit_opset(ctx), ctx.cann),
+                        details={"opset": opset, "documented": list(rng.documented), "source": rng.source},
+                        source=rng.source)]
     return []
 
 
@@ -153,7 +176,7 @@ def rule_foreign_domain(ctx: _Context) -> List[Finding]:
             "export from the framework without runtime-specific optimisation (com.microsoft ops come from "
             "onnxruntime's optimizer, transformer fusions or quantizer; custom domains from mmcv-style custom ops), "
             "or register an ATC ONNX adapter plugin for each op (REGISTER_CUSTOM_OP(...).OriginOpType(...))",
-            nodes=_listed(nodes), details={"domain": domain, "operators": op_types}))
+            nodes=_listed(nodes), details={"domain": domain, "operators": op_types}, source=ONNX_DOMAIN))
     return findings
 
 
@@ -166,7 +189,7 @@ def rule_extra_opset_import(ctx: _Context) -> List[Finding]:
                     "the model declares opset domains no node uses: {}; ATC accepts one domain_version field".format(
                         ", ".join(unused)),
                     "drop them: `omdeploy sanitize MODEL` rewrites opset_import to the domains in use",
-                    details={"domains": unused})]
+                    details={"domains": unused}, source=ONNX_DOMAIN)]
 
 
 @lru_cache(maxsize=1)
@@ -196,18 +219,48 @@ def rule_op_newer_than_parser(ctx: _Context) -> List[Finding]:
                 "op-newer-than-parser", "error",
                 "{} exists only from opset {}; CANN {}'s ATC parses up to opset {}".format(
                     op_type, first[op_type], ctx.cann, high),
-                "re-export at opset {} or lower so the exporter writes it with older operators ({})".format(
-                    high, _export_fix(min(high, ctx.opsets.recommended), ctx.cann)),
-                nodes=_listed(nodes), details={"op": op_type, "since_opset": first[op_type]}))
+                "rewrite the op in the model's source with operators that exist at opset {0} (or replace it with "
+                "a custom op and an ATC adapter plugin): re-exporting at opset {0} helps only where the exporter "
+                "has an older decomposition for it".format(high),
+                nodes=_listed(nodes), details={"op": op_type, "since_opset": first[op_type]},
+                source="the ONNX operator schemas (onnx.defs, https://onnx.ai/onnx/operators/); " +
+                ctx.opsets.source))
     return findings
+
+
+def _constant_tensors(graph: Any) -> set:
+    """Tensors computed from initializers and Constant nodes alone: constant folding removes their nodes."""
+    inputs = {v.name for v in graph.input} - {t.name for t in graph.initializer}
+    constant = {t.name for t in graph.initializer}
+    for node in graph.node:
+        if all(not name or (name in constant and name not in inputs) for name in node.input) and \
+                not any(a.type in (a.GRAPH, a.GRAPHS) for a in node.attribute):
+            constant.update(o for o in node.output if o)
+    return constant
 
 
 def rule_known_op(ctx: _Context) -> List[Finding]:
     facts = rules.operator_facts()
+    constant = _constant_tensors(ctx.model.graph)
+    folded = {node_label(n, i) for i, n in enumerate(iter_nodes(ctx.model.graph))
+              if n.op_type == "NonZero" and all(name in constant for name in n.input)}
     groups = _nodes_by(ctx, lambda n: n.op_type if n.op_type in facts else None)
-    return [Finding("known-op", facts[op].severity, "{}: {}".format(op, facts[op].why), facts[op].fix,
-                    nodes=_listed(nodes), details={"op": op, "source": facts[op].source})
-            for op, nodes in sorted(groups.items())]
+    findings = []
+    for op, nodes in sorted(groups.items()):
+        fact = facts[op]
+        live = [n for n in nodes if n not in folded]
+        if len(live) < len(nodes):
+            findings.append(Finding(
+                "known-op", "warning", "{} {} node(s) compute on constants only (opset-9 YOLO exports have them): "
+                "constant folding removes them".format(len(nodes) - len(live), op),
+                "run `omdeploy sanitize MODEL` (it folds constants) and check the result",
+                nodes=_listed(sorted(set(nodes) - set(live))), details={"op": op, "constant": True},
+                source="onnx constant folding of initializer-only subgraphs; " + fact.source))
+        if live:
+            findings.append(Finding("known-op", fact.severity, "{}: {}".format(op, fact.why), fact.fix,
+                                    nodes=_listed(live), details={"op": op, "source": fact.source},
+                                    source=fact.source))
+    return findings
 
 
 def suggest_gears(tensor: TensorSummary) -> Dict[str, Any]:
@@ -261,7 +314,8 @@ def rule_dynamic_dims(ctx: _Context) -> List[Finding]:
                                 "or a static shape usually beat in speed and memory".format(ctx.soc)),
             "freeze it: `omdeploy sanitize MODEL --input-shape {}:{}`, or declare gears in the spec (dynamic: ...) "
             "and convert with {}".format(tensor.name, _dims(suggestion["freeze"]), suggestion["atc"]),
-            details={"input": tensor.name, "axes": [a for a, _ in axes], "suggested": suggestion}))
+            details={"input": tensor.name, "axes": [a for a, _ in axes], "suggested": suggestion},
+            source=ATC_OPTIONS + ": --input_shape, --dynamic_batch_size, --dynamic_image_size, --dynamic_dims"))
     return findings
 
 
@@ -280,7 +334,8 @@ def rule_wide_dtype(ctx: _Context) -> List[Finding]:
                 why = "AI Core kernels lack 64-bit types; ATC inserts casts (AI CPU) or refuses the graph"
                 fix = "take float32 (or int32 for indices) in forward() and export again"
             findings.append(Finding("wide-dtype", "warning", "{} '{}' is {}: {}".format(kind, t.name, t.dtype, why),
-                                    fix, details={"tensor": t.name, "dtype": t.dtype, "kind": kind}))
+                                    fix, details={"tensor": t.name, "dtype": t.dtype, "kind": kind},
+                                    source=rules.support()["float64_output_source"]))
     casts = _nodes_by(ctx, lambda n: "cast" if n.op_type == "Cast" and any(
         a.name == "to" and a.i == _DOUBLE for a in n.attribute) else None).get("cast", [])
     doubles = [t.name for t in ctx.model.graph.initializer if t.data_type == _DOUBLE]
@@ -289,62 +344,65 @@ def rule_wide_dtype(ctx: _Context) -> List[Finding]:
                                 "float64 inside the graph ({} Cast-to-double node(s), {} float64 initializer(s)): ATC "
                                 "computes it in float16/float32 or on AI CPU".format(len(casts), len(doubles)),
                                 "keep the model in float32: remove .double() / torch.float64 from forward()",
-                                nodes=_listed(casts + doubles)))
+                                nodes=_listed(casts + doubles), source=rules.support()["float64_output_source"]))
     return findings
 
 
-def _bytes(shape: Sequence[int], elem_type: int) -> int:
-    count = 1
-    for d in shape:
-        count *= int(d)
-    return count * ELEM_BYTES.get(elem_type, 4)
+def _validity(ctx: _Context, problems: List[validity.Problem]) -> List[Finding]:
+    if problems:
+        ctx.broken = True
+    return [Finding(rule, "error", message, fix, source=source) for rule, message, fix, source in problems]
 
 
-def _largest_activation(ctx: _Context) -> Optional[int]:
-    """Bytes of the largest intermediate tensor whose shape ONNX inference resolves: a lower bound on the peak."""
-    onnx = require("onnx", "estimating activation memory")
-    try:
-        inferred = onnx.shape_inference.infer_shapes(ctx.model, data_prop=True)
-    except Exception:  # shape inference fails on some exotic graphs: the estimate is then skipped
-        return None
-    sizes = []
-    for vi in inferred.graph.value_info:
-        tt = vi.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-        if dims and all(d is not None for d in dims):
-            sizes.append(_bytes(dims, tt.elem_type))
-    return max(sizes) if sizes else None
+def rule_external_data(ctx: _Context) -> List[Finding]:
+    return _validity(ctx, validity.external_data_problems(ctx.model, ctx.path))
+
+
+def rule_onnx_checker(ctx: _Context) -> List[Finding]:
+    return [] if ctx.broken else _validity(ctx, validity.checker_problems(ctx.model, ctx.path, ctx.opset))
+
+
+def rule_onnxruntime_load(ctx: _Context) -> List[Finding]:
+    return [] if ctx.broken else _validity(ctx, validity.onnxruntime_problems(ctx.model, ctx.path))
+
+
+def rule_spec_model(ctx: _Context) -> List[Finding]:
+    if ctx.spec is None:
+        return []
+    return [Finding("spec-model", "error", problem, "make the spec match the model (omdeploy spec FILE lists every "
+                    "problem; omdeploy inspect MODEL shows the model)",
+                    source=STATIC_MODEL_SOURCE if "static there" in problem else "the rules convert applies "
+                    "(omdeploy.onnx.spec_rules): ATC stops on a spec that contradicts the model (E10001)")
+            for problem in spec_problems(ctx.spec, ctx.model)]
 
 
 def rule_input_memory(ctx: _Context) -> List[Finding]:
-    memory_mb = rules.device_memory_mb(ctx.soc)
-    shapes = {t.name: ctx.static_shape(t) for t in ctx.inputs}
-    elem = {vi.name: vi.type.tensor_type.elem_type for vi in ctx.model.graph.input}
-    if memory_mb is None or any(s is None for s in shapes.values()):
-        ctx.facts["device_memory_mb"] = memory_mb
+    memory_mb = rules.device_memory_mb(ctx.soc)  # the one place check reads the chip's memory
+    ctx.facts["device_memory_mb"] = memory_mb
+    if ctx.broken:
         return []
-    per_input = {name: _bytes(shape, elem.get(name, 1)) for name, shape in shapes.items()}
-    input_bytes = sum(per_input.values())
-    static_model = all(all(isinstance(d, int) for d in t.shape) for t in ctx.inputs)
-    largest = _largest_activation(ctx) if static_model else None
-    memory = memory_mb * 1024 * 1024
-    ctx.facts.update(device_memory_mb=memory_mb, input_bytes=input_bytes, largest_activation_bytes=largest)
-    floats = [n for n, t in zip(shapes, ctx.inputs) if t.dtype == "float32"]
-    fp16_fix = ("convert with --input_fp16_nodes=\"{}\" (spec inputs[].dtype: float16) to halve the input, or feed a "
-                "smaller image").format(";".join(floats) if floats else "<input>")
-    peak = input_bytes + 2 * (largest or 0)  # one op's input and output live at once
-    if peak > memory:
-        return [Finding("input-memory", "error",
-                        "inputs ({:.0f} MB) plus the largest activation pair ({:.0f} MB) exceed the {} MB of device "
-                        "memory on {}: expect 207001 (device memory allocation failed)".format(
-                            input_bytes / 2 ** 20, 2 * (largest or 0) / 2 ** 20, memory_mb, ctx.soc),
-                        fp16_fix, details=dict(ctx.facts, inputs=per_input))]
-    if input_bytes > rules.input_warn_fraction() * memory:
-        return [Finding("input-memory", "warning",
-                        "inputs take {:.0f} MB per inference ({:.2%} of {}'s {} MB); the field report hit 207001 at "
-                        "the host-to-device copy with a 148 MB float32 input".format(
-                            input_bytes / 2 ** 20, input_bytes / memory, ctx.soc, memory_mb),
-                        fp16_fix, details=dict(ctx.facts, inputs=per_input))]
+    est = peak_memory(ctx.model, ctx.spec)
+    ctx.facts.update(memory=est.to_dict(), input_bytes=est.input_bytes, peak_bytes=est.total)
+    if memory_mb is None or any(b is None for b in est.inputs.values()):
+        return []
+    memory = memory_mb * MIB
+    fp32 = [n for n, b in est.inputs.items() if b and (ctx.spec is None or ctx.spec.input(n) is None
+                                                         or ctx.spec.input(n).dtype == "float32")
+            and ctx.model_input_dtype(n) == "float32"]
+    saving = sum(est.inputs[n] for n in fp32) // 2
+    fix = ("convert with --input_fp16_nodes=\"{}\" (spec inputs[].dtype: float16): saves {}".format(
+        ";".join(fp32), est.mib(saving)) if fp32 else "use a smaller shape, batch or gear")
+    source = ("the field report: a 1x3x4064x3040 float32 input failed with 207001 at the host-to-device copy "
+              "until it became float16; device memory from npu-smi info ({})".format(ctx.soc))
+    if est.total > memory:
+        return [Finding("input-memory", "error", "{} exceeds the {} of device memory on {}: expect 207001 (device "
+                        "memory allocation failed)".format(est.summary(), est.mib(memory), ctx.soc),
+                        fix + ("; or use a smaller shape, batch or gear" if fp32 else ""),
+                        details=dict(ctx.facts), source=source)]
+    if est.total > rules.input_warn_fraction() * memory:
+        return [Finding("input-memory", "warning", "{} is {:.0%} of {}'s {}: little room for the application and "
+                        "other models".format(est.summary(), est.total / memory, ctx.soc, est.mib(memory)),
+                        fix, details=dict(ctx.facts), source=source)]
     return []
 
 
@@ -361,7 +419,7 @@ def rule_input_layout(ctx: _Context) -> List[Finding]:
                 t.name, "[" + ", ".join(str(d) for d in t.shape) + "]", layout),
             "export with a channels-first input (drop the permute/transpose at the start of forward() and transpose "
             "on the host), or convert with --input_format=ND and no AIPP",
-            details={"input": t.name, "layout": layout}))
+            details={"input": t.name, "layout": layout}, source=ATC_OPTIONS + ": --input_format"))
     return findings
 
 
@@ -374,6 +432,10 @@ CHECKS: Dict[str, Callable[[_Context], List[Finding]]] = {
     "dynamic-dims": rule_dynamic_dims,
     "wide-dtype": rule_wide_dtype,
     "input-memory": rule_input_memory,
+    "external-data": rule_external_data,
+    "onnx-checker": rule_onnx_checker,
+    "onnxruntime-load": rule_onnxruntime_load,
+    "spec-model": rule_spec_model,
     "input-layout": rule_input_layout,
 }
 
@@ -394,14 +456,13 @@ def check(model: Union[str, os.PathLike, Any], soc: Optional[str] = None, cann: 
     if isinstance(model, (str, os.PathLike)):
         path = str(model)
         model = load_model(model, load_external_data=False)
-    if spec is not None:
-        check_spec_inputs(spec, model)
+    facts: Dict[str, Any] = {"exporter": validity.exporter(model)}
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     opset = next((int(o.version) for o in model.opset_import if _is_default_domain(o.domain)), None)
     opsets = rules.opset_range(cann)
     ctx = _Context(model, soc, cann, opset, opsets, [tensor_summary(v) for v in graph.input if v.name not in initializers],
-                   [tensor_summary(v) for v in graph.output], spec, {})
+                   [tensor_summary(v) for v in graph.output], spec, facts, path or None)
     findings: List[Finding] = []
     for rule_id in rules.RULE_IDS:
         findings.extend(CHECKS[rule_id](ctx))

@@ -15,8 +15,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from ..errors import UserError, one_of
 
 SUPPORT_FILE = Path(__file__).resolve().parent.parent / "data" / "atc_onnx_support.json"
-# socs that take no true dynamic shape (ranges / bare -1 without gears): 310 and 310B, reference/cann.md
-# section 1 (--input_shape, mutual exclusions); ascend.atc's rules and the simulator use it too
+# socs that take no true dynamic shape (ranges / bare -1 without gears): 310 and 310B (HS zh/canncommercial/800/
+# devaids/devtools/atc/atlasatcparam_16_0009..0082, --input_shape); ascend.atc's rules and the simulator use it too
 NO_DYNAMIC_SHAPE_SOCS = re.compile(r"^Ascend310(B\d)?$")
 
 
@@ -28,6 +28,10 @@ class Rule(NamedTuple):
 
 # Every rule check() runs, in the order findings are reported. tests/onnx/test_check.py has a test per id.
 RULES: Tuple[Rule, ...] = (
+    Rule("external-data", "error", "external weight files present and complete"),
+    Rule("onnx-checker", "error", "onnx.checker with shape inference accepts the model"),
+    Rule("onnxruntime-load", "error", "onnxruntime loads the model"),
+    Rule("spec-model", "error", "the spec agrees with the model (the rules spec and convert apply)"),
     Rule("opset-range", "error", "ai.onnx opset inside the range the target CANN's ATC parses"),
     Rule("foreign-domain", "error", "operators only from the ai.onnx domain"),
     Rule("extra-opset-import", "warning", "one opset domain declared (ATC allows one domain_version field)"),
@@ -35,7 +39,7 @@ RULES: Tuple[Rule, ...] = (
     Rule("known-op", "error", "operators known to break ATC (table in data/atc_onnx_support.json)"),
     Rule("dynamic-dims", "error", "dynamic input dims are covered by gears or frozen"),
     Rule("wide-dtype", "warning", "float64 / int64 inputs, outputs and casts that ATC casts or refuses"),
-    Rule("input-memory", "error", "input and activation bytes fit the soc's device memory"),
+    Rule("input-memory", "error", "the peak device memory (weights, inputs, outputs, live activations) fits"),
     Rule("input-layout", "warning", "image inputs are NCHW (ATC's ONNX parser takes NCHW, NCDHW or ND)"),
 )
 RULE_IDS = tuple(r.id for r in RULES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import errno
 import re
 import sys
 import warnings
@@ -21,11 +22,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 import numpy as np
 
 from .._optional import require
+from ..fileio import user_error_for, write_with
 from ..errors import ToolchainError, UserError, check_output_file
 from ..log import info_once
 from ..spec import PreprocessSpec
 from .check_rules import opset_range
 from .inspect import summarize
+from .irversion import lowest_ir_version, stamp_lowest_ir_version
 from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, check_verify_options, image_feed,
                      random_feed, run_onnx)
 
@@ -180,6 +183,9 @@ def _finish(path: Path, output_shapes: Optional[List[tuple]]) -> None:
     data_files = {e.value for t in onnx.load(str(path), load_external_data=False).graph.initializer
                   for e in t.external_data if e.key == "location"}
     changed = bool(data_files)
+    if model.ir_version != lowest_ir_version(model):  # loadable by the box's older onnxruntime
+        stamp_lowest_ir_version(model)
+        changed = True
     if output_shapes is not None:
         for output, shape in zip(model.graph.output, output_shapes):
             dims = output.type.tensor_type.shape.dim
@@ -189,7 +195,7 @@ def _finish(path: Path, output_shapes: Optional[List[tuple]]) -> None:
                     dim.dim_value = int(size)
                 changed = True
     if changed and model.ByteSize() < PROTOBUF_LIMIT:  # a larger model keeps the exporter's layout
-        onnx.save(model, str(path))
+        write_with(path, lambda tmp: onnx.save(model, tmp))
         for name in data_files:
             (path.parent / name).unlink()
     check_valid(path, "the exported model")
@@ -236,8 +242,19 @@ def export(model: Any, example_inputs: Any, out: PathLike, opset: Optional[int] 
     out.parent.mkdir(parents=True, exist_ok=True)
 
     step("export (opset {}, {} exporter)".format(chosen, "dynamo" if dynamo else "TorchScript"))
-    _torch_export(model, args, out, chosen, in_names, out_names, dynamic_axes, dynamo, torch)
-    _finish(out, None if dynamic_axes else [r.shape for r in reference])
+    existed = out.exists()
+    try:
+        _torch_export(model, args, out, chosen, in_names, out_names, dynamic_axes, dynamo, torch)
+        _finish(out, None if dynamic_axes else [r.shape for r in reference])
+    except BaseException as exc:
+        if not existed and out.exists():  # a half-written model must not look like a result
+            out.unlink()
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        if isinstance(cause, OSError):
+            raise user_error_for(cause, out) from None
+        if "No space left on device" in "{} {}".format(exc, exc.__cause__):  # torch wraps it in RuntimeError
+            raise user_error_for(OSError(errno.ENOSPC, "No space left on device"), out) from None
+        raise
     summary = summarize(out)
 
     verification = Verification("torch", atol, rtol)

@@ -15,16 +15,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .._optional import require
+from ..fileio import write_with
 from ..errors import ToolchainError, UserError, check_output_file, did_you_mean, one_of
 from ..spec import PreprocessSpec
 from .inspect import load_model, summarize
+from .irversion import IR_INITIALIZERS_OUTSIDE_INPUTS, stamp_lowest_ir_version
 from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, check_verify_options, image_feed,
                      random_feed, run_onnx)
 
 PathLike = Union[str, os.PathLike]
 # stand-ins for dims still dynamic after sanitizing, used only to build verification inputs
 VERIFY_BATCH, VERIFY_DIM = 1, 64
-IR_INITIALIZERS_OUTSIDE_INPUTS = 4
 _NP_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64, 9: np.bool_,
              10: np.float16, 11: np.float64}
 
@@ -111,8 +112,8 @@ def convert_opset(model: Any, target: int) -> Any:
     onnx = require("onnx", "converting the opset")
     current = _opset(model)
     hint = ("re-export at opset {0}: from PyTorch with the TorchScript exporter, `omdeploy export ... --opset {0}` "
-            "(torch.onnx.export(..., dynamo=False, opset_version={0}); the dynamo exporter always writes opset 18 "
-            "or higher); from Paddle, paddle2onnx --opset_version {0}".format(target))
+            "(torch.onnx.export(..., dynamo=False, opset_version={0}); the dynamo exporter, torch >= 2.9's "
+            "default, targets opset 18); from Paddle, paddle2onnx --opset_version {0}".format(target))
     try:
         converted = onnx.version_converter.convert_version(model, target)
         onnx.checker.check_model(converted)
@@ -201,8 +202,9 @@ def sanitize(model: PathLike, out: PathLike, input_shapes: Optional[Dict[str, Li
     dropped = drop_unused_opset_imports(work)
     if dropped:
         steps.append("dropped unused opset domains " + ", ".join(dropped))
+    stamp_lowest_ir_version(work)  # loadable by the box's older onnxruntime
     out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(work, str(out))
+    write_with(out, lambda tmp: onnx.save(work, tmp))
     check_valid(out, "the sanitized model")
 
     verification = Verification("the original {}".format(source.name), atol, rtol)

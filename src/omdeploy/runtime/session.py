@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .._optional import available
 from ..errors import UserError, did_you_mean, one_of
-from ..log import logger
+from ..log import logger, warning_once
 from ..spec import DeploySpec, Sidecar
 from .adapt import InputAdapter
 from .base import Backend, TensorInfo
@@ -82,9 +83,41 @@ def choose_backend(path: Path, backend: str) -> str:
     return candidates[0]  # opening it raises the error that names the missing extra
 
 
+def _check_argument(what: str, value: Any, types: tuple, expected: str) -> None:
+    if not isinstance(value, types):
+        raise UserError("{}: expected {}, got {}".format(what, expected, type(value).__name__))
+
+
+def _native(name: str, value: Any, info: TensorInfo) -> Any:
+    """Big-endian arrays in native byte order; a float feed past float16's range warned about (once)."""
+    if not isinstance(value, np.ndarray):
+        if value is None or isinstance(value, (str, bytes)):
+            raise UserError("input '{}': expected a numpy array, got {}".format(name, type(value).__name__))
+        return value
+    if value.dtype.byteorder not in ("=", "|") and value.dtype.byteorder != _NATIVE:
+        value = value.astype(value.dtype.newbyteorder("="))
+    if np.dtype(info.dtype) == np.float16 and value.dtype.kind == "f" and value.dtype.itemsize > 2 and value.size:
+        with np.errstate(invalid="ignore"):
+            peak = float(np.nanmax(np.abs(value)))
+        if peak > 65504.0:
+            warning_once(("fp16-overflow", name), "input '%s': values up to %g do not fit float16 (max 65504) and "
+                         "become inf", name, peak)
+    return value
+
+
+_NATIVE = "<" if sys.byteorder == "little" else ">"
+
+
 class Session:
     def __init__(self, model: Union[str, os.PathLike, DeploySpec], backend: str = "auto",
                  spec: Union[None, str, os.PathLike, DeploySpec] = None, **options: Any):
+        _check_argument("Session(model)", model, (str, os.PathLike, DeploySpec), "a path (str or Path) or a DeploySpec")
+        if spec is not None:
+            _check_argument("Session(spec=)", spec, (str, os.PathLike, DeploySpec),
+                            "a path (str or Path), a DeploySpec or None")
+        if not isinstance(backend, str):
+            raise UserError("Session(backend=): expected a name like 'auto' or 'onnxruntime', got {}".format(
+                type(backend).__name__))
         path, self.spec = _resolve(model, spec)
         if not path.exists():
             raise UserError("model file {} does not exist".format(path))
@@ -112,8 +145,17 @@ class Session:
     # ------------------------------------------------------------------------------------------------
     def run(self, feeds: Feeds, outputs: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         """Run once. `feeds`: {name: array}, [array, ...] in input order, or one array for a one-input model."""
-        named = self._name_feeds(feeds)
-        adapted = {name: self._adapters[name](value) for name, value in named.items()}
+        if getattr(self, "_backend", None) is None:
+            raise UserError("this Session is closed", hint="open a new Session, or run inside its `with` block")
+        if feeds is None or isinstance(feeds, (str, bytes, os.PathLike)):
+            raise UserError("Session.run: expected a numpy array, a list of arrays or a {{name: array}} dict, got {}"
+                            .format(type(feeds).__name__),
+                            hint="decode an image first (omdeploy.images.load_image) or use a task"
+                            if isinstance(feeds, (str, os.PathLike)) else None)
+        named = {name: _native(name, value, self._adapters[name].info) for name, value in
+                 self._name_feeds(feeds).items()}
+        with np.errstate(over="ignore", invalid="ignore"):  # an fp16 overflow is warned about once, above
+            adapted = {name: self._adapters[name](value) for name, value in named.items()}
         names = self._output_names if outputs is None else self._check_outputs(outputs)
         results = self._backend.run(adapted, None if outputs is None else names)
         return dict(zip(names, results))

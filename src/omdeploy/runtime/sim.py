@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -31,15 +30,6 @@ from ..spec import DeploySpec
 from .base import Backend, Dim, TensorInfo, guess_layout
 
 # ---- knowledge tables (each row has a test in tests/runtime/test_sim.py) ------------------------------
-
-# Device memory in MB of the chips whose `npu-smi info` is documented in reference/cann.md section 6
-# (the total of the Memory-Usage or HBM-Usage column). Other socs: the estimate is reported, not compared.
-SOC_MEMORY_MB: Dict[str, Tuple[int, str]] = {
-    "Ascend310P3": (21534, "npu-smi info, Atlas 300I Pro (310P3): 1074 / 21534 MB"),
-    "Ascend310B4": (15609, "npu-smi 23.0.0, Orange Pi AIpro / 200I A2 (310B4): 3628 / 15609 MB shared DDR"),
-    "Ascend310": (8192, "npu-smi 21.x, Atlas 200/300 (310): 5324 / 8192 MB"),
-    "Ascend910B4": (32768, "npu-smi 23.0.6, 910B4: HBM 29096 / 32768 MB"),
-}
 
 # What each --precision_mode puts in float16 on a 310-class chip:
 #   all   every op (ATC's default force_fp16)
@@ -71,6 +61,35 @@ _GEAR_CALLS = {"batch": "aclmdlSetDynamicBatchSize", "image_size": "aclmdlSetDyn
                "dims": "aclmdlSetInputDynamicDims"}
 _OUTPUT_DTYPES = {"FP32": np.float32, "FP16": np.float16, "UINT8": np.uint8, "INT8": np.int8}
 _FP16_MAX = 65504.0
+
+# How each chip's float16 arithmetic treats overflow (Huawei CANN `aclrtFloatOverflowMode` /
+# `aclrtSetDeviceSatMode`, https://www.hiascend.com/document/detail/en/canncommercial/850/API/appdevgapi/
+# aclcppdevg_03_0049.html): in saturation mode an inf result becomes +-65504 (the fp16 extremum) and NaN becomes
+# 0; Atlas inference products (310P), Atlas 200I/500 A2 (310B) and Atlas training products (910) support
+# saturation only; Atlas A2/A3 (910B, 910_93) default to IEEE inf/NaN and can be switched to saturation.
+# (soc prefix, default mode, modes the chip supports); first matching prefix wins; unknown socs: saturation.
+# A row per chip family, meant to move into the chip table (data/chips.json) with the other per-chip facts.
+OVERFLOW_MODES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
+    ("Ascend910B", "inf_nan", ("inf_nan", "saturation")),
+    ("Ascend910_93", "inf_nan", ("inf_nan", "saturation")),
+    ("Ascend310P", "saturation", ("saturation",)),
+    ("Ascend310B", "saturation", ("saturation",)),
+    ("Ascend910", "saturation", ("saturation",)),
+    ("Ascend310", "saturation", ("saturation",)),
+)
+
+
+def overflow_mode(soc: str, requested: Optional[str] = None) -> str:
+    """The float overflow mode the simulator applies for `soc`: its default, or `requested` when it supports it."""
+    default, supported = next(((d, m) for prefix, d, m in OVERFLOW_MODES if soc.startswith(prefix)),
+                              ("saturation", ("saturation",)))
+    if requested is None:
+        return default
+    if requested not in supported:
+        raise UserError("overflow mode {!r} is not available on {}: it runs {}".format(
+            requested, soc, one_of(list(supported))),
+            hint="Atlas inference chips (310P/310B) saturate only; inf_nan exists on Atlas A2/A3 (910B/910_93)")
+    return requested
 
 
 # ---- graph preparation -------------------------------------------------------------------------------
@@ -135,10 +154,13 @@ class PrecisionPlan:
     ops: str                   # which ops run in float16 (PRECISION_POLICIES)
     fp16_nodes: int
     kept_fp32: Dict[str, int]  # op type -> nodes kept float32 although the mode puts the rest in float16
+    overflow: str = "saturation"  # OVERFLOW_MODES
+    clamped_constants: List[str] = field(default_factory=list)  # constants beyond +-65504, clamped as ATC does
 
     def to_dict(self) -> Dict[str, object]:
         return {"precision_mode": self.mode, "fp16_ops": self.ops, "fp16_nodes": self.fp16_nodes,
-                "kept_fp32": dict(self.kept_fp32)}
+                "kept_fp32": dict(self.kept_fp32), "overflow_mode": self.overflow,
+                "clamped_constants": list(self.clamped_constants)}
 
 
 def _runs_fp16(op_type: str, ops: str) -> bool:
@@ -167,7 +189,32 @@ def refuse_unsimulated_precision(spec: DeploySpec) -> None:
                         hint="simulate without them (a copy of the spec), or compare the built .om on the box")
 
 
-def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
+def _opset(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def saturate_nodes(source: str, target: str, opset: int, graph: Any) -> List[Any]:
+    """Nodes writing `source` saturated to `target`: +-inf (and any value past +-65504) become +-65504, NaN
+    becomes 0 (the saturation mode of OVERFLOW_MODES). IsNaN/Where need opset 9: older graphs only clip."""
+    onnx = require("onnx", "the NPU simulator")
+    helper = onnx.helper
+    clipped = target + "/sim_clip" if opset >= 9 else target
+    if opset >= 11:
+        bounds = [target + "/sim_lo", target + "/sim_hi"]
+        graph.initializer.extend([helper.make_tensor(bounds[0], onnx.TensorProto.FLOAT, [], [-_FP16_MAX]),
+                                  helper.make_tensor(bounds[1], onnx.TensorProto.FLOAT, [], [_FP16_MAX])])
+        nodes = [helper.make_node("Clip", [source] + bounds, [clipped], name=clipped)]
+    else:
+        nodes = [helper.make_node("Clip", [source], [clipped], name=clipped, min=-_FP16_MAX, max=_FP16_MAX)]
+    if opset >= 9:
+        zero = target + "/sim_zero"
+        graph.initializer.append(helper.make_tensor(zero, onnx.TensorProto.FLOAT, [], [0.0]))
+        nodes += [helper.make_node("IsNaN", [source], [target + "/sim_isnan"], name=target + "/sim_isnan"),
+                  helper.make_node("Where", [target + "/sim_isnan", zero, clipped], [target], name=target + "/sim_nan0")]
+    return nodes
+
+
+def apply_precision(model: Any, mode: str, overflow: str = "saturation") -> Tuple[Any, PrecisionPlan]:
     """The graph as `mode` evaluates it: every float tensor a float16 op reads or writes is rounded to float16
     (Cast to float16 and back); the ops compute in float32 in between, which is the Cube's fp16-in,
     fp32-accumulate. Rounding is explicit because onnxruntime's CPU runs most float16 nodes by casting them
@@ -188,11 +235,18 @@ def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
     nodes: List[Any] = []
     kept: Dict[str, int] = {}
     fp16_nodes = 0
+    clamped: List[str] = []
+    opset = _opset(model)
 
     def cast_pair(source: str, target: str) -> List[Any]:
         half = target + "/sim_fp16"
-        return [onnx.helper.make_node("Cast", [source], [half], name=half, to=onnx.TensorProto.FLOAT16),
-                onnx.helper.make_node("Cast", [half], [target], name=target + "/sim_fp32", to=onnx.TensorProto.FLOAT)]
+        pre: List[Any] = []
+        if overflow == "saturation":
+            pre = saturate_nodes(source, target + "/sim_sat", opset, graph)
+            source = target + "/sim_sat"
+        return pre + [
+            onnx.helper.make_node("Cast", [source], [half], name=half, to=onnx.TensorProto.FLOAT16),
+            onnx.helper.make_node("Cast", [half], [target], name=target + "/sim_fp32", to=onnx.TensorProto.FLOAT)]
 
     for node in list(graph.node):
         if not _runs_fp16(node.op_type, ops):
@@ -207,7 +261,10 @@ def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
             if name not in rounded:
                 rounded[name] = name + "/sim_rounded"
                 if name in initializers:
-                    twin = numpy_helper.from_array(round_fp16(numpy_helper.to_array(initializers[name])), rounded[name])
+                    values = numpy_helper.to_array(initializers[name])
+                    if np.any(np.abs(values[np.isfinite(values)]) > _FP16_MAX):
+                        clamped.append(name)
+                    twin = numpy_helper.from_array(round_fp16(values), rounded[name])
                     graph.initializer.append(twin)
                 else:
                     nodes.extend(cast_pair(name, rounded[name]))
@@ -231,7 +288,11 @@ def apply_precision(model: Any, mode: str) -> Tuple[Any, PrecisionPlan]:
     if kept:
         info_once(("sim-kept", tuple(sorted(kept))), "sim: kept in float32 (the device runs them in fp32): %s",
                   ", ".join("{} x{}".format(k, v) for k, v in sorted(kept.items())))
-    return model, PrecisionPlan(mode, ops, fp16_nodes, kept)
+    if clamped:
+        logger.warning("sim: constant%s %s exceed%s the float16 range and %s clamped to +-65504 as ATC stores "
+                       "them", "s" if len(clamped) > 1 else "", ", ".join(clamped), "" if len(clamped) > 1 else "s",
+                       "are" if len(clamped) > 1 else "is")
+    return model, PrecisionPlan(mode, ops, fp16_nodes, kept, overflow, clamped)
 
 
 # ---- the device contract -----------------------------------------------------------------------------
@@ -263,43 +324,24 @@ class DeviceInput:
 
 
 def aipp_configs(spec: DeploySpec, input_names: Sequence[str]) -> Dict[str, Any]:
-    """input name -> the static AIPP config the .om applies to it: the AIPP file given to ATC as is
-    (atc.insert_op_conf), or the one built from `preprocess` when it runs in AIPP (issue 4's semantics)."""
-    conf = getattr(getattr(spec, "atc", None), "insert_op_conf", None)
-    if not conf and (spec.preprocess is None or spec.preprocess.where != "aipp"):
-        return {}
-    from ..ascend import aipp
+    """input name -> the static AIPP config the .om applies to it (the device contract's)."""
+    from ..ascend.contract import aipp_by_input
 
-    if not conf:
-        return {name: aipp.aipp_from_spec(spec, name) for name in aipp.aipp_inputs(spec)}
-    path = Path(spec.base_dir) / conf
-    return aipp.configs_by_input(aipp.read_aipp_file(path), input_names, str(path))
+    return aipp_by_input(spec, input_names)
 
 
 def device_inputs(model: Any, spec: DeploySpec) -> List[DeviceInput]:
-    declared = {i.name: i for i in spec.inputs}
-    sources = _onnx_inputs(model)
-    unknown = sorted(set(declared) - {name for name, _, _ in sources})
-    if unknown:
-        raise UserError("spec input {!r} is not an input of {}; its inputs are: {}".format(
-            unknown[0], spec.model, one_of([name for name, _, _ in sources])))
-    configs = aipp_configs(spec, [name for name, _, _ in sources])
-    result = []
-    for name, dims, dtype in sources:
-        ispec = declared.get(name)
-        shape: List[Dim] = list(ispec.shape) if ispec is not None and ispec.shape else dims
-        shape = [d if isinstance(d, int) and d > 0 else (d if isinstance(d, str) and d not in ("-1", "") else "?")
-                 for d in shape]
-        layout = ispec.layout if ispec is not None else guess_layout(shape)
-        config = configs.get(name)
-        if config is not None:
-            from ..ascend.aipp import device_input_shape
+    """The device contract (ascend/contract.py) as the simulator's inputs; a non-positive or '-1' dim is '?'."""
+    from ..ascend.contract import device_contract
 
-            info = TensorInfo(name, tuple(device_input_shape(config, shape, layout)), np.dtype(np.uint8), "NHWC")
-        else:
-            info = TensorInfo(name, tuple(shape), np.dtype(ispec.dtype) if ispec is not None else dtype, layout)
-        result.append(DeviceInput(info, shape, dtype, layout, config))
-    return result
+    def dims(shape: Sequence[Dim]) -> List[Dim]:
+        return [d if isinstance(d, int) and d > 0 else (d if isinstance(d, str) and d not in ("-1", "") else "?")
+                for d in shape]
+
+    sources = [(name, list(shape), np.dtype(dtype).name) for name, shape, dtype in _onnx_inputs(model)]
+    return [DeviceInput(TensorInfo(c.name, tuple(dims(c.device_shape)), np.dtype(c.device_dtype), c.device_layout),
+                        dims(c.model_shape), np.dtype(c.model_dtype), c.model_layout, c.aipp)
+            for c in device_contract(spec, sources)]
 
 
 def check_dynamic_support(spec: DeploySpec, inputs: Sequence[DeviceInput]) -> None:
@@ -397,7 +439,9 @@ def memory_estimate(spec: DeploySpec, inputs: Dict[str, Optional[int]], outputs:
     known = [b for b in list(inputs.values()) + list(outputs.values()) if b is not None]
     total = sum(known) + weights
     soc = spec.target.soc_version
-    row = SOC_MEMORY_MB.get(soc)
+    from ..chips import memory_mb
+
+    row = memory_mb(soc)
     return {
         "soc_version": soc, "inputs": dict(inputs), "outputs": dict(outputs), "weights": weights, "total": total,
         "complete": len(known) == len(inputs) + len(outputs),
@@ -419,7 +463,7 @@ def _weight_bytes(model: Any) -> int:
 
 
 def _mb(n: float) -> str:
-    return "{:.0f} MB".format(n / 1024 / 1024)
+    return "{:.1f} MiB".format(n / 1024 / 1024)
 
 
 # ---- the backend -------------------------------------------------------------------------------------
@@ -432,7 +476,7 @@ class SimBackend(Backend):
     reports_device_layouts = True
 
     def __init__(self, path: str, spec: Optional[DeploySpec] = None, layers: bool = False,
-                 threads: Optional[int] = None, **_: Any):
+                 threads: Optional[int] = None, overflow: Optional[str] = None, **_: Any):
         from ..ascend.atc import build_argv
 
         ort = require("onnxruntime", "the NPU simulator")
@@ -444,11 +488,12 @@ class SimBackend(Backend):
         check_dynamic_support(self.spec, self._device_inputs)
         names = intermediate_names(model) if layers else []
         refuse_unsimulated_precision(self.spec)
-        converted, self.precision = apply_precision(model, self.spec.precision_mode)
+        converted, self.precision = apply_precision(model, self.spec.precision_mode,
+                                                    overflow_mode(self.spec.target.soc_version, overflow))
         self.layer_names = expose_intermediates(converted, names)
         self.inputs = [d.info for d in self._device_inputs]
         self.outputs = [self._output_info(o) for o in converted.graph.output]
-        self.memory = self._estimate_memory(model, _weight_bytes(converted))
+        self.memory = self._estimate_memory(model, _weight_bytes(converted), path)
         self._refuse_if_over_memory()
         options = ort.SessionOptions()
         if threads:
@@ -465,13 +510,21 @@ class SimBackend(Backend):
             dtype = np.dtype(_OUTPUT_DTYPES[declared])
         return TensorInfo(value.name, tuple(dims), dtype, guess_layout(dims))
 
-    def _estimate_memory(self, model: Any, weights: int) -> Dict[str, Any]:
+    def _estimate_memory(self, model: Any, weights: int, path: str) -> Dict[str, Any]:
         model_shapes = largest_gear_shapes(self.spec, [(d.info.name, d.model_shape) for d in self._device_inputs])
         device_shapes = largest_gear_shapes(self.spec, [(i.name, i.shape) for i in self.inputs])
         inputs = {i.name: _bytes(device_shapes[i.name], i.dtype) for i in self.inputs}
         shapes = output_shapes(model, model_shapes)
         outputs = {o.name: _bytes(shapes.get(o.name), o.dtype) for o in self.outputs if o.name not in self.layer_names}
-        return memory_estimate(self.spec, inputs, outputs, weights)
+        from ..onnx.inspect import load_model
+        from ..onnx.memory import peak_memory
+
+        m = memory_estimate(self.spec, inputs, outputs, weights)
+        # the figure check and convert print (on the source graph, as they read it): + the live activations
+        peak = peak_memory(load_model(path, load_external_data=False), self.spec)
+        m.update(total=peak.total, activations=peak.activations, fits=None if m["soc_memory"] is None
+                 else peak.total <= m["soc_memory"])
+        return m
 
     def _refuse_if_over_memory(self) -> None:
         m = self.memory

@@ -73,12 +73,13 @@ def load_spec(model: ModelRef, task: str, preset_name: Optional[str] = None) -> 
 
 
 def model_metadata(path: Path) -> Dict[str, str]:
-    """metadata_props of an ONNX model ({} for other formats): labels often travel there."""
+    """metadata_props of an ONNX model ({} for other formats): labels often travel there. Read without the onnx
+    package, which the box often does not have."""
     if path.suffix.lower() != ".onnx":
         return {}
-    from ..onnx.inspect import summarize
+    from ..onnx.metadata import read_metadata_props
 
-    return summarize(path).metadata
+    return read_metadata_props(path)
 
 
 def labels_from_metadata(metadata: Dict[str, str]) -> Optional[List[str]]:

@@ -20,7 +20,9 @@ from .preprocess import Geometry
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    """A sigmoid that never overflows exp: exp of -|x| only, mirrored for negative inputs."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _resize_map(values: np.ndarray, height: int, width: int, nearest: bool = False) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Any, Dict
 import numpy as np
 
 from .._optional import require
+from ..fileio import atomic_open
 from ..tasks.segment import rle_decode
 
 _COLOURS = [(255, 56, 56), (50, 205, 50), (30, 144, 255), (255, 178, 29), (207, 210, 49), (72, 249, 10),
@@ -51,6 +52,8 @@ def writer(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
 
     def annotate(image: np.ndarray, record: Dict[str, Any], key: str) -> None:
-        Image.fromarray(draw(image, record["result"])).save(annotated_path(folder, key), quality=90)
+        picture = Image.fromarray(draw(image, record["result"]))
+        with atomic_open(annotated_path(folder, key), "wb") as handle:
+            picture.save(handle, format="JPEG", quality=90)
 
     return annotate

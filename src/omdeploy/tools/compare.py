@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..fileio import atomic_open
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..runtime.base import TensorInfo
 from ..runtime.session import BACKENDS, Session
@@ -30,7 +31,10 @@ from ..spec import DeploySpec
 Sample = Dict[str, np.ndarray]
 Progress = Callable[[int, int], None]
 
-METRICS = ("cosine", "max_abs", "mean_abs", "max_rel", "rmse", "atol", "rtol", "top1", "top5")
+from .metrics import MSIT_METRICS, identical_nonfinite, msit_metrics
+
+METRICS = ("cosine", "max_abs", "mean_abs", "max_rel", "rmse", "atol", "rtol", "top1", "top5") + tuple(
+    m for m in MSIT_METRICS if m != "StandardDeviation")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 GOLDEN_FORMAT = 1
 
@@ -58,7 +62,7 @@ def open_side(text: str, spec: Optional[DeploySpec] = None) -> Session:
 
 # ---- thresholds --------------------------------------------------------------------------------------
 
-_THRESHOLD = re.compile(r"^(?:(?P<output>[^:]+):)?(?P<metric>[a-z0-9_]+)\s*(?P<op>>=|<=)\s*(?P<value>[-+0-9.eE]+)$")
+_THRESHOLD = re.compile(r"^(?:(?P<output>[^:]+):)?(?P<metric>[A-Za-z0-9_]+)\s*(?P<op>>=|<=)\s*(?P<value>[-+0-9.eE]+)$")
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,10 @@ class Threshold:
         return "{}{}{:g}".format(self.metric, self.op, self.value)
 
 
-DEFAULT_THRESHOLDS = (Threshold("cosine", ">=", 0.99), Threshold("top1", ">=", 1.0))
+# cosine alone is scale-blind (a 1.5x rescale keeps cosine 1.0) and meaningless on one value: the relative
+# Euclidean distance ||target - ref|| / ||ref|| judges scale and 1-element outputs; fp16 noise stays near 1e-3
+DEFAULT_THRESHOLDS = (Threshold("cosine", ">=", 0.99), Threshold("RelativeEuclideanDistance", "<=", 0.05),
+                      Threshold("top1", ">=", 1.0))
 
 
 def thresholds_for(output: str, given: Sequence[Threshold]) -> List[Threshold]:
@@ -131,24 +138,36 @@ def output_metrics(refs: Sequence[np.ndarray], gots: Sequence[np.ndarray], class
     """Metrics of one output over all samples. cosine is the worst sample's; atol is the smallest atol that
     passes with rtol=0, rtol the smallest rtol that passes with atol=0."""
     cosines, diffs, ref_abs, nonfinite = [], [], [], 0
+    finite_refs, finite_gots = [], []
     for ref, got in zip(refs, gots):
         if ref.shape != got.shape:
             raise UserError("output shapes differ: reference {} vs target {}".format(ref.shape, got.shape))
         r, g = ref.astype(np.float64).ravel(), got.astype(np.float64).ravel()
+        keep = ~identical_nonfinite(r, g)  # the same inf (or NaN) on both sides is equal, not an error
+        r, g = r[keep], g[keep]
         nonfinite += int(2 * np.size(g) - np.count_nonzero(np.isfinite(g)) - np.count_nonzero(np.isfinite(r)))
-        cosines.append(_cosine(r, g))
+        cosines.append(_cosine(r, g) if ref.size > 1 else None)  # cosine of one value is always 1
         diffs.append(np.abs(r - g))
         ref_abs.append(np.abs(r))
+        both = np.isfinite(r) & np.isfinite(g)
+        finite_refs.append(r[both])
+        finite_gots.append(g[both])
     d, a = np.concatenate(diffs), np.concatenate(ref_abs)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(d == 0, 0.0, d / a)
+    valid = [c for c in cosines if c is not None]
     metrics: Dict[str, Any] = {
-        "cosine": float("nan") if any(np.isnan(cosines)) else min(cosines),
+        "cosine": None if not valid else (float("nan") if any(np.isnan(valid)) else min(valid)),
         "max_abs": float(d.max(initial=0.0)), "mean_abs": float(d.mean()) if d.size else 0.0,
         "max_rel": float(rel.max(initial=0.0)), "rmse": float(np.sqrt(np.mean(d ** 2))) if d.size else 0.0,
         "nonfinite": nonfinite, "top1": None, "top5": None,
     }
-    metrics["atol"], metrics["rtol"] = metrics["max_abs"], metrics["max_rel"]
+    metrics["atol"], metrics["rtol"] = metrics["max_abs"], metrics["max_rel"]  # Polygraphy's minimum tolerances
+    msit = msit_metrics(np.concatenate(finite_refs), np.concatenate(finite_gots))
+    if nonfinite:  # a value that is inf/NaN on one side only: no metric of the rest stands for the output
+        msit.update({k: float("nan") for k in ("RelativeEuclideanDistance", "MaxRelativeError")})
+    metrics.update(msit)
+    metrics["CosineSimilarity"] = metrics["cosine"]
     if classifier:
         ref_all, got_all = np.concatenate([r.reshape(-1, r.shape[-1]) for r in refs]), \
             np.concatenate([g.reshape(-1, g.shape[-1]) for g in gots])
@@ -231,17 +250,10 @@ def compare_outputs(refs: Sequence[Dict[str, np.ndarray]], gots: Sequence[Dict[s
 # ---- inputs ------------------------------------------------------------------------------------------
 
 def _expand(paths: Sequence[Path]) -> List[Path]:
-    found: List[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + (".npy", ".npz")))
-        elif path.exists():
-            found.append(path)
-        else:
-            raise UserError("input {} does not exist".format(path))
-    if not found:
-        raise UserError("no images or arrays found in {}".format(one_of([str(p) for p in paths])))
-    return found
+    """The inputs of compare, found as run finds them (folders searched recursively, others reported)."""
+    from ..tasks.image import files_with_suffixes
+
+    return files_with_suffixes(paths, IMAGE_SUFFIXES + (".npy", ".npz"), what="images or arrays")
 
 
 def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
@@ -345,7 +357,7 @@ def save_golden(path: Path, ref_label: str, samples: Sequence[Tuple[str, Sample]
     for k, ((_, sample), out) in enumerate(zip(samples, outputs)):
         arrays.update({"input/{}/{}".format(k, n): a for n, a in sample.items()})
         arrays.update({"ref/{}/{}".format(k, n): a for n, a in out.items()})
-    with path.open("wb") as handle:
+    with atomic_open(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     return path
 
@@ -526,9 +538,11 @@ def compare_layers(model_path: Path, ref_spec: Optional[DeploySpec], target_spec
             if name not in ref_out or name not in sim_out or ref_out[name].shape != sim_out[name].shape:
                 continue
             metrics = output_metrics([ref_out[name]], [sim_out[name]], classifier=False)
-            cosine = None if np.isnan(metrics["cosine"]) else metrics["cosine"]  # None: non-finite values
+            cosine = metrics["cosine"]  # None: one value, or non-finite values
+            cosine = None if cosine is None or np.isnan(cosine) else cosine
             rows.append({"tensor": name, "op_type": producers[name].op_type, "node": producers[name].name,
                          "cosine": cosine, "max_abs": metrics["max_abs"],
                          "max_rel": metrics["max_rel"], "nonfinite": metrics["nonfinite"]})
-    jump = next((r for r in rows if r["nonfinite"] or r["cosine"] is None or r["cosine"] < cosine_min), None)
+    jump = next((r for r in rows if r["nonfinite"] or (r["cosine"] or 0.0) < cosine_min
+                 and not (r["cosine"] is None and r["max_rel"] <= 1e-3)), None)
     return {"cosine_min": cosine_min, "tensors": len(rows), "first_jump": jump, "rows": rows}

@@ -12,6 +12,8 @@ their inputs.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -25,6 +27,7 @@ import numpy as np
 
 from .._json import json_default
 from ..errors import OmdeployError, UserError
+from ..fileio import user_error_for, write_text
 from ..log import logger
 from ..tasks.base import Task
 from ..tasks.image import IMAGE_SUFFIXES, files_with_suffixes, load_image
@@ -111,11 +114,23 @@ def video_frames(path: Path, stride: int = 1) -> Iterator[Item]:
         capture.release()
 
 
-def plan_inputs(paths: Sequence[Union[str, os.PathLike]], stride: int = 1) -> Tuple[List[Path], int]:
-    """The files to run (folders searched recursively for images and videos) and the expected input count."""
+def plan_inputs(paths: Sequence[Union[str, os.PathLike]], stride: int = 1,
+                exclude: Sequence[Union[str, os.PathLike]] = ()) -> Tuple[List[Path], int]:
+    """The files to run (folders searched recursively for images and videos) and the expected input count.
+    Files under `exclude` (the run's own --out: annotated images, results) are never taken as inputs."""
     if stride < 1:
         raise UserError("the frame stride must be at least 1, got {}".format(stride))
-    files = files_with_suffixes(paths, IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    files = files_with_suffixes(paths, IMAGE_SUFFIXES + VIDEO_SUFFIXES, what="images or videos")
+    if exclude:
+        own = [Path(e).resolve() for e in exclude]
+        kept = [f for f in files if not any(o == f.resolve() or o in f.resolve().parents for o in own)]
+        if len(kept) < len(files):
+            logger.info("left out %d file(s) under %s: omdeploy's own outputs are not inputs", len(files) - len(kept),
+                        ", ".join(map(str, exclude)))
+        if not kept:
+            raise UserError("every input is inside the output folder {}".format(", ".join(map(str, exclude))),
+                            hint="give -o a folder outside the inputs")
+        files = kept
     total = sum(video_frame_count(f, stride) if f.suffix.lower() in VIDEO_SUFFIXES else 1 for f in files)
     return files, total
 
@@ -150,6 +165,100 @@ def read_finished(path: Path) -> Dict[str, bool]:
     return finished
 
 
+# ---- who wrote the results: the identity sidecar and the lock on --out -----------------------------------
+
+IDENTITY_SUFFIX = ".identity.json"
+# what decides the results: a resumed run must agree on these; threads, workers, backend choice do not
+_COMPARED = ("model_sha256", "spec_sha256", "task")
+
+
+def file_sha256(path: Union[str, os.PathLike]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_identity(model: Union[str, os.PathLike], task: str, options: Optional[Dict[str, Any]] = None
+                 ) -> Dict[str, Any]:
+    """What produced a results file: the model (and spec) by sha256, the task and its options."""
+    model = Path(model)
+    identity: Dict[str, Any] = {"model": str(model), "task": task, "spec_sha256": None}
+    if model.suffix.lower() in (".yaml", ".yml", ".json"):
+        from ..spec import DeploySpec
+
+        identity["spec_sha256"] = file_sha256(model)
+        weights = DeploySpec.load(model).model_path
+        identity["model_sha256"] = file_sha256(weights) if weights.is_file() else None
+    else:
+        identity["model_sha256"] = file_sha256(model) if model.is_file() else None
+    identity["options"] = {k: (str(v) if isinstance(v, os.PathLike) else v) for k, v in (options or {}).items()}
+    return identity
+
+
+def identity_path(results: Path) -> Path:
+    return results.with_name(results.name + IDENTITY_SUFFIX)
+
+
+def check_identity(results: Path, identity: Dict[str, Any]) -> None:
+    """--resume onto results another model, spec or task wrote is refused, saying which differs."""
+    sidecar = identity_path(results)
+    if not sidecar.is_file():
+        if results.is_file() and results.stat().st_size:
+            logger.warning("%s has no identity record (%s); resuming on trust", results, sidecar.name)
+        return
+    try:
+        before = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError("{} is unreadable ({}); cannot tell what wrote {}".format(sidecar, exc, results),
+                        hint="run without --resume to start over, or use another --out") from None
+    differ = [k for k in _COMPARED if before.get(k) != identity.get(k)]
+    changed = {k for k in set(before.get("options", {})) | set(identity.get("options", {}))
+               if before.get("options", {}).get(k) != identity.get("options", {}).get(k)}
+    differ += sorted("option " + k for k in changed if k not in ("threads", "workers", "queue", "backend"))
+    if differ:
+        what = differ[0].replace("_sha256", "")
+        raise UserError("--resume: {} was written with another {} ({}); its results are not this run's".format(
+            results, what, ", ".join(d.replace("_sha256", "") for d in differ)),
+            hint="run without --resume to start over, or use another --out")
+
+
+@contextlib.contextmanager
+def locked_folder(folder: Path):
+    """An advisory lock on --out, so a second run on the same folder refuses instead of duplicating lines."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one run per folder is then on the user
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".omdeploy.lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UserError("another omdeploy run is writing {}".format(folder),
+                            hint="wait for it to finish, or give this run another --out") from None
+        yield
+    finally:
+        handle.close()
+
+
+@contextlib.contextmanager
+def open_results(results: Path, resume: bool, identity: Optional[Dict[str, Any]]) -> Iterator[Dict[str, bool]]:
+    """Lock the results' folder, check (on resume) and record who writes them; yields {input: ok} already done.
+    The local runner and the fleet share it, so either can resume the other's results."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with locked_folder(results.parent):
+        if resume and identity is not None:
+            check_identity(results, identity)
+        finished = read_finished(results) if resume else {}
+        if identity is not None:
+            write_text(identity_path(results), json.dumps(identity, indent=2, default=json_default) + "\n")
+        yield finished
+
+
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, OmdeployError):
         return exc.message
@@ -167,7 +276,7 @@ def run_batch(task: Task, inputs: Sequence[Union[str, os.PathLike]], results: Un
               resume: bool = False, stride: int = 1, workers: int = 2, queue_size: int = 32,
               on_record: Optional[Callable[[Dict[str, Any]], None]] = None,
               annotate: Optional[Callable[[np.ndarray, Dict[str, Any], str], None]] = None,
-              files: Optional[List[Path]] = None) -> RunSummary:
+              files: Optional[List[Path]] = None, identity: Optional[Dict[str, Any]] = None) -> RunSummary:
     """Run `task` over the inputs, one JSON line per input in `results`. `annotate(image, record, key)` is
     called for each good input when given. `files` skips the input search when the caller already did it.
 
@@ -176,10 +285,15 @@ def run_batch(task: Task, inputs: Sequence[Union[str, os.PathLike]], results: Un
     bounds memory at about `queue_size` prepared inputs)."""
     results = Path(results)
     if files is None:
-        files, _ = plan_inputs(inputs, stride)
-    finished = read_finished(results) if resume else {}
+        files, _ = plan_inputs(inputs, stride, exclude=[results, results.parent / "annotated"])
+    with open_results(results, resume, identity) as finished:
+        return _run_locked(task, files, results, resume, finished, stride, workers, queue_size, on_record, annotate)
+
+
+def _run_locked(task: Task, files: List[Path], results: Path, resume: bool, finished: Dict[str, bool], stride: int,
+                workers: int, queue_size: int, on_record: Optional[Callable[[Dict[str, Any]], None]],
+                annotate: Optional[Callable[[np.ndarray, Dict[str, Any], str], None]]) -> RunSummary:
     summary = RunSummary(str(results), skipped=0, failed=sum(not ok for ok in finished.values()))
-    results.parent.mkdir(parents=True, exist_ok=True)
     pending: "queue.Queue[Optional[Tuple[Item, Future]]]" = queue.Queue(maxsize=max(1, queue_size))
     stop = threading.Event()
     pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="omdeploy-prepare")
@@ -211,6 +325,7 @@ def run_batch(task: Task, inputs: Sequence[Union[str, os.PathLike]], results: Un
 
     producer = threading.Thread(target=produce, name="omdeploy-inputs", daemon=True)
     producer.start()
+    existed = results.exists() and results.stat().st_size > 0
     try:
         with open(results, "a" if resume else "w", encoding="utf-8") as out:
             while True:
@@ -224,6 +339,10 @@ def run_batch(task: Task, inputs: Sequence[Union[str, os.PathLike]], results: Un
                 summary.failed += not record["ok"]
                 if on_record is not None:
                     on_record(record)
+    except OSError as exc:  # a full disk: what was written stays (resumable), an empty file goes
+        if not existed and results.exists() and results.stat().st_size == 0:
+            results.unlink()
+        raise user_error_for(exc, results) from None
     finally:
         stop.set()
         _drain(pending)

@@ -1,0 +1,1 @@
+"""omdeploy serve: an HTTP inference service (FastAPI + uvicorn, extra 'serve')."""

@@ -1,0 +1,64 @@
+"""The device contract: convert's sidecar and the simulator see the same inputs, with AIPP mapped by
+related_input_rank over the ONNX input order (ATC's mapping), whatever order the spec lists the inputs in."""
+from __future__ import annotations
+
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from omdeploy.ascend.aipp import aipp_for, write_aipp  # noqa: E402
+from omdeploy.ascend.contract import hw_axes  # noqa: E402
+from omdeploy.ascend.convert import convert  # noqa: E402
+from omdeploy.spec import DeploySpec, Sidecar  # noqa: E402
+
+
+def _two_input_model(path):
+    """A real two-input graph: 'meta' [1, 4] first, the image 'image' [1, 3, 8, 8] second."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image"], ["pooled"], axes=[1, 2, 3], keepdims=0),
+         helper.make_node("ReduceMean", ["meta"], ["total"], axes=[1], keepdims=0),
+         helper.make_node("Add", ["pooled", "total"], ["out"])],
+        "two", [helper.make_tensor_value_info("meta", TensorProto.FLOAT, [1, 4]),
+                helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def _sim_inputs(spec):
+    from omdeploy.runtime.sim import SimBackend
+
+    backend = SimBackend(str(spec.model_path), spec)
+    return [(i.name, [d if isinstance(d, int) else -1 for d in i.shape], i.dtype.name, i.layout)
+            for i in backend.inputs]
+
+
+def _sidecar_inputs(path):
+    return [(i.name, list(i.shape), i.dtype, i.layout) for i in Sidecar.load(path).inputs]
+
+
+@pytest.mark.parametrize("spec_order", [["image", "meta"], ["meta", "image"]])
+def test_aipp_file_on_the_second_onnx_input_in_any_spec_order(tmp_path, spec_order):
+    _two_input_model(tmp_path / "two.onnx")
+    # rank 1 = the second ONNX input ('image'); a BGR 8x8 image fed to an RGB model
+    (tmp_path / "my.cfg").write_text(write_aipp(aipp_for((8, 8), "rgb", "bgr", related_input_rank=1)))
+    shapes = {"image": [1, 3, 8, 8], "meta": [1, 4]}
+    spec = DeploySpec.from_dict({"model": "two.onnx", "atc": {"insert_op_conf": "my.cfg", "input_format": "NCHW"},
+                                 "inputs": [{"name": n, "shape": shapes[n],
+                                             "layout": "NCHW" if n == "image" else "ND"} for n in spec_order]},
+                                base_dir=str(tmp_path))
+    result = convert(spec, tmp_path / "out", plan=True)
+    assert result.status == "planned"
+    sidecar = _sidecar_inputs(result.sidecar)
+    # independent expectation: AIPP makes its input uint8 NHWC (H, W, 3 for BGR888); ONNX order is meta, image
+    assert sidecar == [("meta", [1, 4], "float32", "ND"), ("image", [1, 8, 8, 3], "uint8", "NHWC")]
+    assert _sim_inputs(spec) == sidecar
+
+
+def test_hw_axes_are_decided_once_and_nd_has_none():
+    assert hw_axes("NCHW") == (2, 3) and hw_axes("NHWC") == (1, 2)
+    assert hw_axes("ND") is None and hw_axes("NCDHW") is None
