@@ -4,6 +4,7 @@ ratios, the padding split included, and boxes mapped back as the framework maps 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,82 @@ def test_one_geometry_type():
     from omdeploy.tasks import preprocess
 
     assert images.Geometry is Geometry and preprocess.Geometry is Geometry
+
+
+# ---- end to end: spec --init from an Ultralytics-style export, check, run ---------------------------------
+def _ultralytics_style_export(path):
+    """What an Ultralytics detect export carries (docs.ultralytics.com/modes/export): images [1, 3, 640, 640],
+    output0 [1, 4 + 80, anchors], metadata_props author/task/imgsz/stride/names. The head is a constant spread
+    of boxes over the input plus a small image-dependent term, so boxes are real and depend on the photo."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(22)
+    anchors = 400
+    head = np.zeros((1, 84, anchors), np.float32)
+    head[0, 0:2] = rng.uniform(40, 600, (2, anchors))
+    head[0, 2:4] = rng.uniform(8, 160, (2, anchors))
+    head[0, 4:] = rng.uniform(0.0, 0.3, (80, anchors))
+    weights = (rng.standard_normal((84, 3, 32, 32)) * 0.02).astype(np.float32)
+    inits = [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(head, "head"),
+             numpy_helper.from_array(np.array([1, 84, anchors], np.int64), "shape")]
+    nodes = [helper.make_node("Conv", ["images", "w"], ["f"], strides=[32, 32]),
+             helper.make_node("Reshape", ["f", "shape"], ["r"]),
+             helper.make_node("Add", ["r", "head"], ["output0"])]
+    graph = helper.make_graph(nodes, "main_graph",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 640, 640])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 84, anchors])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pytorch")
+    model.ir_version = 8
+    names = str({i: "class{}".format(i) for i in range(80)})
+    for key, value in (("author", "Ultralytics"), ("task", "detect"), ("imgsz", "[640, 640]"), ("stride", "32"),
+                       ("names", names)):
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.needs_onnx
+def test_spec_init_from_an_ultralytics_export_runs_as_ultralytics(cli, assets, photos, tmp_path):
+    import json
+
+    import onnxruntime as ort
+    import yaml
+
+    from omdeploy.tasks.detect import decode
+
+    model = _ultralytics_style_export(tmp_path / "yolo.onnx")
+    spec_file = tmp_path / "yolo.deploy.yaml"
+    assert cli("spec", "--init", model, "-o", spec_file).code == 0
+    doc = yaml.safe_load(spec_file.read_text())
+    assert doc["preprocess"]["policy"] == "ultralytics" and doc["preprocess"]["resize"] == "letterbox"
+
+    r = cli("check", spec_file, "--json")  # the policy agrees with the metadata: no preprocess-policy warning
+    assert r.code == 0 and not [f for f in json.loads(r.out)["findings"] if f["rule"] == "preprocess-policy"]
+    doc["preprocess"]["policy"] = "torchvision"
+    other = tmp_path / "other.deploy.yaml"
+    other.write_text(yaml.safe_dump(doc))
+    r = cli("check", other, "--json")
+    (warning,) = [f for f in json.loads(r.out)["findings"] if f["rule"] == "preprocess-policy"]
+    assert warning["severity"] == "warning" and "policy: ultralytics" in warning["fix"]
+
+    names = ["coffee.png", "text.png", "retina.jpg", "motorcycle_left.png", "page.png"]  # pads split unevenly
+    r = cli("run", spec_file, *[assets.image(n) for n in names], "-o", tmp_path / "out", "--json")
+    assert r.code == 0, r.err
+    results = {Path(rec["input"]).name: rec["result"]["detections"]
+               for rec in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())}
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    images = dict(photos)
+    identity = Geometry(1.0, 1.0, 0.0, 0.0, (640, 640))
+    compared = 0
+    for name in names:
+        letterboxed, _ = ref.ultralytics_letterbox(images[name], (640, 640))
+        tensor = (letterboxed.astype(np.float32) / 255.0).transpose(2, 0, 1)[np.newaxis]
+        (output,) = session.run(None, {"images": tensor})
+        found = decode(output, "yolov8", identity, (640, 640))  # the same NMS, boxes left in input pixels
+        expected = ref.ultralytics_scale_boxes((640, 640), found.boxes, images[name].shape[:2])
+        got = np.array([d["box"] for d in results[name]], np.float64)
+        assert got.shape == expected.shape and len(got) > 3, name
+        assert np.abs(got - expected).max() < 0.5, name
+        compared += len(got)
+    assert compared > 20

@@ -5,7 +5,7 @@ the model's channel order, as PreprocessSpec takes them.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 _IMAGENET_MEAN = [123.675, 116.28, 103.53]
 _IMAGENET_STD = [58.395, 57.12, 57.375]
@@ -38,3 +38,13 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 # the preset `omdeploy run` uses for a bare model when none is named
 DEFAULT_PRESET = {"classify": "imagenet", "detect": "yolo", "segment": "yolo", "ocr-det": "ppocr-det",
                   "ocr-rec": "ppocr-rec", "ocr-cls": "ppocr-rec"}
+
+# Ultralytics' exporter (ultralytics/engine/exporter.py) writes author, task, imgsz, stride and names into the
+# ONNX metadata_props; its predictor preprocesses every task but classify with LetterBox
+_ULTRALYTICS_PRESETS = {"detect": "yolo", "segment": "yolo", "pose": "yolo", "obb": "yolo", "classify": "yolo-cls"}
+
+
+def preset_from_metadata(metadata: Dict[str, str]) -> Optional[str]:
+    """The preset of the framework a model's exporter metadata says it comes from; None when it says nothing."""
+    ultralytics = str(metadata.get("author", "")).startswith("Ultralytics") or {"stride", "imgsz"} <= set(metadata)
+    return _ULTRALYTICS_PRESETS.get(str(metadata.get("task"))) if ultralytics else None
