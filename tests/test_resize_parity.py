@@ -313,3 +313,74 @@ def test_spec_init_from_an_ultralytics_export_runs_as_ultralytics(cli, assets, p
         assert np.abs(got - expected).max() < 0.5, name
         compared += len(got)
     assert compared > 20
+
+
+@pytest.mark.needs_onnx
+def test_a_bare_ultralytics_model_gets_the_ultralytics_preset(tmp_path):
+    import onnx
+
+    from omdeploy.tasks.base import load_spec
+
+    model = _ultralytics_style_export(tmp_path / "yolo.onnx")
+    assert load_spec(model, "detect").preprocess == preset("yolo")
+    proto = onnx.load(str(model))
+    next(p for p in proto.metadata_props if p.key == "task").value = "classify"
+    onnx.save(proto, str(tmp_path / "cls.onnx"))
+    assert load_spec(tmp_path / "cls.onnx", "classify").preprocess == preset("yolo-cls")
+    assert load_spec(tmp_path / "cls.onnx", "classify", "imagenet").preprocess == preset("imagenet")  # named wins
+
+
+# ---- AIPP: no resize on the device, so the host policy is what the box sees --------------------------------
+def _aipp_spec(tmp_path, device_size=None):
+    from omdeploy.spec import DeploySpec
+
+    pre = dict(preset("yolo").__dict__, where="aipp")
+    if device_size:
+        pre["device_size"] = list(device_size)
+    return DeploySpec.from_dict({"model": str(tmp_path / "yolo.onnx"), "task": "detect", "preprocess": pre,
+                                 "inputs": [{"name": "images", "shape": [1, 3, 640, 640], "layout": "NCHW"}]})
+
+
+def test_aipp_gets_the_host_letterbox_and_only_normalises(photos, tmp_path):
+    """Static AIPP has no resize (reserved, 'not supported in static AIPP': HS atlasatc_16_0025), so with
+    where: aipp the host letterboxes as the policy says and AIPP only normalises: the box sees Ultralytics'
+    input up to float16."""
+    from omdeploy.ascend.aipp import aipp_from_spec, emulate
+    from omdeploy.runtime.base import TensorInfo
+    from omdeploy.tasks.preprocess import ImagePreprocessor
+
+    spec = _aipp_spec(tmp_path)
+    config = aipp_from_spec(spec, "images")
+    assert not config.resize and not config.crop and not config.padding
+    feed = ImagePreprocessor(TensorInfo("images", (1, 640, 640, 3), np.dtype(np.uint8), "NHWC"), spec.preprocess, spec)
+    for name, image in photos[:8]:
+        fed, geometry = feed(image)
+        expected, _ = ref.ultralytics_letterbox(image, (640, 640))
+        _same(fed[0], expected, name)
+        model_sees = emulate(config, fed[0]).astype(np.float32)
+        np.testing.assert_allclose(model_sees, expected.transpose(2, 0, 1) / 255.0, rtol=1e-3, atol=1e-4)
+        assert geometry == fit(image, 640, 640, preset("yolo"))[1]
+
+
+def test_aipp_centre_crop_of_a_larger_feed_shifts_the_geometry(photos, tmp_path):
+    """A feed 16 px larger is letterboxed on the host at the feed's size and centre-cropped by AIPP (offsets
+    floored): boxes map back through both."""
+    from omdeploy.ascend.aipp import aipp_from_spec, emulate
+    from omdeploy.runtime.base import TensorInfo
+    from omdeploy.tasks.preprocess import ImagePreprocessor
+
+    spec = _aipp_spec(tmp_path, device_size=(656, 650))
+    config = aipp_from_spec(spec, "images")
+    assert (config.load_start_pos_h, config.load_start_pos_w) == (8, 5)
+    feed = ImagePreprocessor(TensorInfo("images", (1, 656, 650, 3), np.dtype(np.uint8), "NHWC"), spec.preprocess, spec)
+    for name, image in photos[:6]:
+        fed, geometry = feed(image)
+        expected, _ = ref.ultralytics_letterbox(image, (656, 650))
+        _same(fed[0], expected, name)
+        cropped = emulate(config, fed[0], output_dtype="uint8")
+        _same(cropped.transpose(1, 2, 0), expected[8:648, 5:645], name + " after AIPP's crop")
+        boxes = np.array([[10.0, 20.0, 300.0, 400.0]])  # in the model's 640x640 input
+        mapped = geometry.to_source(boxes.reshape(-1, 2, 2).astype(np.float32)).reshape(-1, 4)
+        reference = ref.ultralytics_scale_boxes((656, 650), boxes + [5, 8, 5, 8], image.shape[:2])
+        clipped = np.clip(mapped, 0, [image.shape[1], image.shape[0]] * 2)
+        assert np.abs(clipped - reference).max() < 0.5, name
