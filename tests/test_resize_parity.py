@@ -198,6 +198,9 @@ def test_paddleocr_rec_lines(photos):
         width = rec_width(h, w)
         assert width == expected.shape[2], (h, w)
         _same(_resize_line(line, REC_HEIGHT, width), resized, "line {}x{}".format(h, w))
+        laid_out, geometry = fit(line, REC_HEIGHT, width, _pre(resize="letterbox", policy="paddleocr", pad_value=0))
+        _same(laid_out[:, :resized.shape[1]], resized, "letterbox line {}x{}".format(h, w))
+        assert not laid_out[:, resized.shape[1]:].any() and geometry.scale_x == resized.shape[1] / w
         batch = OcrPipeline._batch([line], pre, REC_HEIGHT, width)
         np.testing.assert_allclose(batch[0], expected, atol=1e-6)
 
@@ -384,3 +387,18 @@ def test_aipp_centre_crop_of_a_larger_feed_shifts_the_geometry(photos, tmp_path)
         reference = ref.ultralytics_scale_boxes((656, 650), boxes + [5, 8, 5, 8], image.shape[:2])
         clipped = np.clip(mapped, 0, [image.shape[1], image.shape[0]] * 2)
         assert np.abs(clipped - reference).max() < 0.5, name
+
+
+def test_a_cv2_policy_without_opencv_is_one_user_error_naming_the_extra(monkeypatch):
+    import sys
+
+    from omdeploy.errors import MissingDependencyError
+    from omdeploy.runtime.base import TensorInfo
+    from omdeploy.tasks.preprocess import ImagePreprocessor
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now fails as on a box without the extra
+    info = TensorInfo("images", (1, 3, 640, 640), np.dtype(np.float32), "NCHW")
+    with pytest.raises(MissingDependencyError, match="opencv-python-headless") as caught:
+        ImagePreprocessor(info, preset("yolo"))  # when opened, not once per image
+    assert "omdeploy[vision]" in caught.value.hint and "\n" not in str(caught.value)
+    ImagePreprocessor(info, preset("imagenet"))  # PIL policies do not need it

