@@ -1,5 +1,5 @@
 """Images at the lowest layer: decoding files to RGB uint8 HWC arrays (one-line errors for files that are not
-images) and resizing them as a spec's `preprocess.resize` says, with the geometry to map results back.
+images) and resizing them as a spec's `preprocess` says (resize.py), with the geometry to map results back.
 
 Every layer uses these (onnx/ verification, tasks/, tools/), so they sit beside spec.py; Pillow is imported
 only when an image is actually decoded or resized.
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Tuple, Union
 
 import numpy as np
 
 from ._optional import require
 from .errors import UserError
 from .log import warning_once
+from .resize import Geometry, fit_policy, pil_resize as resize  # noqa: F401  (re-exported)
 from .spec import PreprocessSpec
 
 MAX_PIXELS = 16384 * 16384
@@ -82,54 +82,6 @@ def to_rgb8(img) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """How the original image maps into the model input: input = original * scale + (pad_x, pad_y)."""
-    scale_x: float
-    scale_y: float
-    pad_x: float
-    pad_y: float
-    source_hw: Tuple[int, int]
-
-    def to_source(self, xy: np.ndarray) -> np.ndarray:
-        """Map (..., 2) input coordinates back to the original image."""
-        out = np.empty_like(xy, dtype=np.float32)
-        out[..., 0] = (xy[..., 0] - self.pad_x) / self.scale_x
-        out[..., 1] = (xy[..., 1] - self.pad_y) / self.scale_y
-        return out
-
-
-def resize(image: np.ndarray, width: int, height: int,
-            box: Optional[Tuple[float, float, float, float]] = None) -> np.ndarray:
-    """Bilinear resize (PIL's, as torchvision uses); `box` resizes only that source region, with the same
-    filter taps as resizing the whole image and cropping, for less work."""
-    if image.shape[1] == width and image.shape[0] == height and box is None:
-        return image
-    Image = require("PIL.Image", "resizing images")
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR, box=box))
-
-
 def fit(image: np.ndarray, height: int, width: int, pre: PreprocessSpec) -> Tuple[np.ndarray, Geometry]:
-    """Resize an HWC uint8 image to (height, width) as `pre.resize` says."""
-    h, w = image.shape[:2]
-    mode = pre.resize
-    if mode == "none":
-        return image, Geometry(1.0, 1.0, 0.0, 0.0, (h, w))
-    if mode == "stretch":
-        return resize(image, width, height), Geometry(width / w, height / h, 0.0, 0.0, (h, w))
-    if mode == "letterbox":
-        scale = min(width / w, height / h)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        resized = resize(image, nw, nh)
-        out = np.full((height, width) + image.shape[2:], pre.pad_value, dtype=image.dtype)
-        top, left = (height - nh) // 2, (width - nw) // 2
-        out[top:top + nh, left:left + nw] = resized
-        return out, Geometry(nw / w, nh / h, float(left), float(top), (h, w))
-    # crop: short side to short_side (default: the input's short side), then the centre (height, width)
-    short = pre.short_side or min(height, width)
-    scale = short / min(h, w)
-    nw, nh = max(width, round(w * scale)), max(height, round(h * scale))
-    top, left = (nh - height) // 2, (nw - width) // 2
-    sx, sy = w / nw, h / nh
-    cropped = resize(image, width, height, box=(left * sx, top * sy, (left + width) * sx, (top + height) * sy))
-    return cropped, Geometry(nw / w, nh / h, -float(left), -float(top), (h, w))
+    """Resize an HWC uint8 image to (height, width) as `pre.resize` and `pre.policy` say (see resize.py)."""
+    return fit_policy(image, height, width, pre.resize, pre.policy, pre.pad_value, pre.short_side)

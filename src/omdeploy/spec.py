@@ -36,6 +36,8 @@ DTYPES = ("float32", "float16", "uint8", "int8", "int16", "uint16", "int32", "ui
           "bool", "float64")
 COLOR_ORDERS = ("rgb", "bgr", "gray")
 RESIZE_MODES = ("letterbox", "stretch", "crop", "none")
+# whose resizing algorithm preprocess.resize follows (omdeploy/resize.py); None: omdeploy's original
+RESIZE_POLICIES = ("torchvision", "ultralytics", "yolox", "paddleocr", "opencv")
 PREPROCESS_WHERE = ("host", "aipp")
 PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype", "allow_mix_precision",
                    "allow_mix_precision_fp16", "allow_mix_precision_bf16", "force_fp32",
@@ -134,6 +136,10 @@ class PreprocessSpec:
     color: str = field(default="rgb", metadata=_choices(COLOR_ORDERS, "channel order the model expects"))
     resize: str = field(default="stretch", metadata=_choices(
         RESIZE_MODES, "letterbox keeps aspect and pads; crop resizes the short side then centre-crops"))
+    policy: Optional[str] = field(default=None, metadata=_choices(
+        RESIZE_POLICIES, "the training framework's resizing to match exactly: torchvision (PIL, antialiased), "
+                         "ultralytics (cv2, LetterBox rounding), yolox (cv2, top-left), paddleocr, opencv "
+                         "(default: PIL bilinear, padding split with floor)"))
     short_side: Optional[int] = field(default=None, metadata={
         "range": (1, 16384), "doc": "crop mode: short side before the centre crop (default: the input size)"})
     pad_value: float = field(default=114.0, metadata={"range": (0, 255), "doc": "letterbox fill value"})

@@ -445,6 +445,25 @@ def test_rule_input_layout(tmp_path):
     assert not findings(tiny(tmp_path / "nchw.onnx"), "input-layout")
 
 
+def test_rule_preprocess_policy(tmp_path):
+    """More in tests/test_resize_parity.py (spec --init, then check, on an Ultralytics-style export)."""
+    import onnx
+
+    from omdeploy.spec import DeploySpec
+
+    path = tiny(tmp_path / "yolo.onnx")
+    model = onnx.load(str(path))
+    for key, value in (("author", "Ultralytics"), ("task", "detect"), ("imgsz", "[8, 8]"), ("stride", "32")):
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    spec = {"model": str(path), "preprocess": {"resize": "letterbox"}}
+    (f,) = findings(path, "preprocess-policy", spec=DeploySpec.from_dict(spec))
+    assert f.severity == "warning" and "policy: ultralytics" in f.fix
+    spec["preprocess"]["policy"] = "ultralytics"
+    assert not findings(path, "preprocess-policy", spec=DeploySpec.from_dict(spec))
+    assert not findings(tiny(tmp_path / "plain.onnx"), "preprocess-policy", spec=DeploySpec.from_dict(spec))
+
+
 # ---- the verb ----------------------------------------------------------------------------------------
 
 def test_check_cli_passes_a_clean_model_and_reads_a_spec(assets, cli, tmp_path):

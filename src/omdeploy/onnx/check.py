@@ -423,6 +423,29 @@ def rule_input_layout(ctx: _Context) -> List[Finding]:
     return findings
 
 
+def rule_preprocess_policy(ctx: _Context) -> List[Finding]:
+    """A spec whose resize policy is not the one the model's exporter metadata implies (tasks/presets.py)."""
+    pre = ctx.spec.preprocess if ctx.spec is not None else None
+    if pre is None or pre.resize == "none" or ctx.broken:
+        return []
+    from ..tasks.presets import PRESETS, preset_from_metadata
+
+    metadata = {p.key: p.value for p in ctx.model.metadata_props}
+    name = preset_from_metadata(metadata)
+    want = PRESETS[name]["policy"] if name else None
+    if want is None or pre.policy == want:
+        return []
+    return [Finding(
+        "preprocess-policy", "warning",
+        "preprocess.policy is {} but the model's metadata says an Ultralytics {} export, trained and predicted "
+        "with {} resizing: the input differs from what it saw (up to tens of grey levels at the padding)".format(
+            pre.policy or "unset (PIL bilinear, floor padding split)", metadata.get("task"), want),
+        "set preprocess.policy: {} (omdeploy spec --init MODEL writes it; docs/run.md, resize policies)".format(want),
+        details={"policy": pre.policy, "expected": want, "preset": name},
+        source="ultralytics/engine/exporter.py (metadata task/imgsz/stride), ultralytics/data/augment.py "
+               "LetterBox (https://github.com/ultralytics/ultralytics)")]
+
+
 CHECKS: Dict[str, Callable[[_Context], List[Finding]]] = {
     "opset-range": rule_opset_range,
     "foreign-domain": rule_foreign_domain,
@@ -437,6 +460,7 @@ CHECKS: Dict[str, Callable[[_Context], List[Finding]]] = {
     "onnxruntime-load": rule_onnxruntime_load,
     "spec-model": rule_spec_model,
     "input-layout": rule_input_layout,
+    "preprocess-policy": rule_preprocess_policy,
 }
 
 

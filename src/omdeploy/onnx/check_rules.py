@@ -41,6 +41,7 @@ RULES: Tuple[Rule, ...] = (
     Rule("wide-dtype", "warning", "float64 / int64 inputs, outputs and casts that ATC casts or refuses"),
     Rule("input-memory", "error", "the peak device memory (weights, inputs, outputs, live activations) fits"),
     Rule("input-layout", "warning", "image inputs are NCHW (ATC's ONNX parser takes NCHW, NCDHW or ND)"),
+    Rule("preprocess-policy", "warning", "the spec resizes as the framework the exporter's metadata names"),
 )
 RULE_IDS = tuple(r.id for r in RULES)
 SEVERITIES = ("error", "warning", "info")

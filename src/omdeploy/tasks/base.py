@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UserError, did_you_mean, one_of
 from ..spec import DeploySpec, PreprocessSpec
-from .presets import DEFAULT_PRESET, PRESETS
+from .presets import DEFAULT_PRESET, PRESETS, preset_from_metadata
 from .preprocess import Geometry, ImagePreprocessor
 
 ModelRef = Union[str, os.PathLike, DeploySpec]
@@ -67,9 +67,17 @@ def load_spec(model: ModelRef, task: str, preset_name: Optional[str] = None) -> 
         spec = DeploySpec.load(model)
     else:
         spec = DeploySpec.from_dict({"model": str(Path(model).resolve()), "task": task}, source="run options")
-    if spec.preprocess is None:
-        spec = dataclasses.replace(spec, preprocess=preset(preset_name or DEFAULT_PRESET[task]))
+    if spec.preprocess is None:  # named, else the exporter's framework (Ultralytics metadata), else the task's
+        name = preset_name or _exporter_preset(spec.model_path) or DEFAULT_PRESET[task]
+        spec = dataclasses.replace(spec, preprocess=preset(name))
     return spec
+
+
+def _exporter_preset(path: Path) -> Optional[str]:
+    try:
+        return preset_from_metadata(model_metadata(path))
+    except UserError:  # opening the session says what is wrong with the file
+        return None
 
 
 def model_metadata(path: Path) -> Dict[str, str]:

@@ -9,13 +9,13 @@ Constants follow PaddleOCR's defaults for these models (DB thresholds, unclip ra
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .._optional import require
 from ..errors import UserError
+from ..resize import cv2_resize, multiple_of_32, paddle_rec_width
 from .base import ModelRef, Task, labels_from_metadata, load_spec, model_metadata, open_session
 from .classify import looks_like_probabilities, softmax
 from .preprocess import Geometry, ImagePreprocessor
@@ -36,12 +36,13 @@ def _cv2():
 
 
 def det_size(height: int, width: int, limit: int = DET_LIMIT_SIDE, minimum: int = DET_MIN_SIDE) -> Tuple[int, int]:
-    """The detector's input size for an image: longer side at most `limit`, shorter side at least `minimum`
-    when that keeps within the limit, both rounded to multiples of 32."""
-    scale = min(1.0, limit / max(height, width))
-    if min(height, width) * scale < minimum:
-        scale = min(minimum / min(height, width), limit / max(height, width))
-    return (max(32, int(round(height * scale / 32)) * 32), max(32, int(round(width * scale / 32)) * 32))
+    """The detector's input size for an image: PaddleOCR's DetResizeForTest (longer side at most `limit`,
+    limit_type 'max', sides int(side * ratio) rounded to multiples of 32), except that a short side below
+    `minimum` is brought up to it when that keeps within the limit (PaddleOCR leaves small images small)."""
+    ratio = min(1.0, limit / max(height, width))
+    if min(height, width) * ratio < minimum:
+        ratio = min(minimum / min(height, width), limit / max(height, width))
+    return multiple_of_32(int(height * ratio)), multiple_of_32(int(width * ratio))
 
 
 def _order_points(points: np.ndarray) -> np.ndarray:
@@ -102,10 +103,13 @@ def crop_text(image: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def _resize_line(crop: np.ndarray, height: int, max_width: int) -> np.ndarray:
-    """Resize to `height` keeping the aspect ratio, at most `max_width` wide."""
-    cv2 = _cv2()
-    width = min(max_width, max(1, int(math.ceil(height * crop.shape[1] / crop.shape[0]))))
-    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
+    """Resize to `height` keeping the aspect ratio, at most `max_width` wide (PaddleOCR's resize_norm_img)."""
+    return cv2_resize(crop, paddle_rec_width(crop.shape[0], crop.shape[1], height, max_width), height)
+
+
+def rec_width(height: int, width: int) -> int:
+    """The recogniser's tensor width for one line: int(48 * max_wh_ratio), as PaddleOCR's predict_rec."""
+    return int(REC_HEIGHT * max(REC_MIN_WIDTH / REC_HEIGHT, width / float(height)))
 
 
 def ctc_greedy(probs: np.ndarray, charset: Sequence[str]) -> Tuple[str, float]:
@@ -173,7 +177,7 @@ class OcrPipeline(Task):
         """One line per call: padding a short line to a long neighbour's width costs the short one its spaces."""
         results = []
         for crop in crops:
-            width = max(REC_MIN_WIDTH, int(math.ceil(REC_HEIGHT * crop.shape[1] / crop.shape[0])))
+            width = rec_width(*crop.shape[:2])
             probs = next(iter(self.rec.run([self._batch([crop], self._rec_pre, REC_HEIGHT, width)]).values()))
             results.append(ctc_greedy(probs[0], self.charset))
         return results

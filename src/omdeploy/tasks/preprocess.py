@@ -14,6 +14,7 @@ from ..errors import UserError
 from ..runtime.adapt import InputAdapter
 from ..runtime.base import TensorInfo
 from ..images import Geometry, fit  # noqa: F401  (Geometry re-exported: tasks map results back with it)
+from ..resize import require_backend
 from ..spec import PreprocessSpec
 
 
@@ -82,6 +83,8 @@ class ImagePreprocessor:
         self.size = input_hw(info)
         self._adapter = InputAdapter(info, pre)
         self._format = check_pixel_format(feed_format(info, pre))  # refused when opened, not per image
+        if pre.resize != "none":
+            require_backend(pre.policy)  # a missing OpenCV too
         self._crop = (0, 0)  # (top, left) AIPP crops from the image fed, before the model sees it
         if spec is not None and pre.where == "aipp" and np.dtype(info.dtype) == np.uint8:
             from ..ascend.aipp import aipp_from_spec, aipp_inputs

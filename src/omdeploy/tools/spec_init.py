@@ -19,7 +19,7 @@ from ..onnx.check import suggest_gears
 from ..onnx.inspect import summarize
 from ..spec import DeploySpec, guess_layout, save_document
 from ..tasks.base import labels_from_metadata
-from ..tasks.presets import DEFAULT_PRESET, PRESETS
+from ..tasks.presets import DEFAULT_PRESET, PRESETS, preset_from_metadata
 
 PathLike = Union[str, "os.PathLike[str]"]
 _ULTRALYTICS_TASKS = {"detect": "detect", "segment": "segment", "classify": "classify"}
@@ -103,8 +103,8 @@ def init_spec(model: PathLike, spec_file: PathLike, soc: str = "Ascend310P3", ca
                               else t.dtype, "layout": guess_layout(t.shape)})
     if dynamic is not None:
         doc["dynamic"] = dynamic
-    if task in DEFAULT_PRESET and len(summary.inputs) == 1:
-        doc["preprocess"] = dict(PRESETS[DEFAULT_PRESET[task]])
+    if task in DEFAULT_PRESET and len(summary.inputs) == 1:  # the exporter's framework first (its resize policy)
+        doc["preprocess"] = dict(PRESETS[preset_from_metadata(meta) or DEFAULT_PRESET[task]])
     labels = labels_from_metadata(meta)
     if labels:
         doc["labels"] = labels
