@@ -1,6 +1,7 @@
 """The demo's deployment (EfficientNet-Lite0 from its real weights, the demo's spec) packed once with real photos."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,10 @@ PHOTOS = ["coffee.png", "chelsea.png", "astronaut.png", "rocket.jpg"]
 
 @pytest.fixture(autouse=True)
 def bundle_cache(tmp_path_factory, monkeypatch):
-    """Unpacked bundles go to a cache of this test session, not ~/.cache."""
+    """Unpacked bundles go to a cache of this test session, not ~/.cache; downloaded wheels stay cached."""
+    from omdeploy.bundle.cache import cache_root
+
+    monkeypatch.setenv("OMDEPLOY_WHEEL_CACHE", os.environ.get("OMDEPLOY_WHEEL_CACHE") or str(cache_root() / "wheels"))
     monkeypatch.setenv("OMDEPLOY_CACHE", str(tmp_path_factory.getbasetemp() / "omdeploy-cache"))
 
 
