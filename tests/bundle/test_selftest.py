@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,28 +12,7 @@ from tests.fakes import fakes_on_path
 
 pytestmark = pytest.mark.needs_onnx
 
-FAKE_ATC = Path(__file__).resolve().parents[1] / "fakes" / "atc" / "atc.py"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "bundle.md"
-
-
-@pytest.fixture
-def fake_cann(tmp_path, monkeypatch):
-    """~/Ascend with a toolkit 8.0.0 whose atc is the strict fake; python3 on PATH is this interpreter."""
-    from tests.ascend.test_convert import make_toolkit
-
-    home = tmp_path / "home"
-    toolkit = make_toolkit(home / "Ascend", version="8.0.0")
-    (toolkit / "bin" / "atc").write_text('#!/bin/sh\nexec "{}" "{}" "$@"\n'.format(sys.executable, FAKE_ATC))
-    bin_dir = tmp_path / "pybin"
-    bin_dir.mkdir()
-    (bin_dir / "python3").write_text('#!/bin/sh\nexec "{}" "$@"\n'.format(sys.executable))
-    (bin_dir / "python3").chmod(0o755)
-    for name in ("ASCEND_TOOLKIT_HOME", "ASCEND_OPP_PATH", "LD_LIBRARY_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("PATH", "{}{}/usr/bin:/bin".format(bin_dir, os.pathsep))
-    monkeypatch.setenv("FAKE_ATC_ARGS", str(tmp_path / "atc_args"))
-    return toolkit
 
 
 def test_selftest_end_to_end_against_the_fakes(cli, fake_cann, tmp_path):

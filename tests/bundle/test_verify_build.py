@@ -1,0 +1,67 @@
+"""verify on a box with CANN, against the strict fakes: --build runs the plan's atc, the .om runs on pyACL."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fakes import fakes_on_path
+
+pytestmark = pytest.mark.needs_onnx
+
+
+@pytest.fixture
+def tiny_bundle(tmp_path):
+    """A plan-only bundle of selftest's static tiny model (no torch needed), with random golden inputs."""
+    from omdeploy.bundle.pack import pack
+    from omdeploy.bundle.selftest import tiny_models
+    from omdeploy.spec import DeploySpec
+
+    folder = tmp_path / "train"
+    folder.mkdir()
+    tiny = tiny_models(folder, "Ascend310P3", "8.0")[0]
+    spec = DeploySpec.from_dict(tiny.spec, base_dir=str(folder)).save(folder / "deploy.yaml")
+    out = tmp_path / "tiny.tar"
+    pack(spec, out, random=2)
+    return out
+
+
+def _checks(out):
+    return {c["name"]: c for c in json.loads(out)["checks"]}
+
+
+def test_verify_build_on_a_box(cli, tiny_bundle, fake_cann, tmp_path):
+    with fakes_on_path():
+        result = cli("verify", tiny_bundle, "--backend", "acl", "--build", "--json")
+    checks = _checks(result.out)
+    assert result.code == 0, json.dumps(checks, indent=1)[:3000]
+    assert [n for n in checks] == ["integrity", "environment.packed", "environment.cann", "environment.soc", "build",
+                                   "golden.reference", "golden.sim", "bench"]
+    assert checks["environment.cann"]["detail"].startswith("CANN 8.0 here (toolkit 8.0.0)")
+    assert checks["environment.soc"]["detail"] == "the NPU here is Ascend310P3, as the .om's"
+    assert (tmp_path / "atc_args").read_text().count("--soc_version=Ascend310P3") == 1  # the fake atc ran the plan
+    # the fake device computes the ONNX in fp32: identical to the golden fp32 outputs
+    assert checks["golden.reference"]["data"]["outputs"][0]["metrics"]["max_abs"] == 0.0
+
+
+def test_verify_on_a_box_without_build_says_the_om_is_missing(cli, tiny_bundle, fake_cann):
+    with fakes_on_path():
+        result = cli("verify", tiny_bundle, "--backend", "acl", "--json")
+    assert result.code == 1
+    golden = _checks(result.out)["golden.reference"]
+    assert golden["status"] == "fail" and "only the plan" in golden["detail"] and "--build" in golden["fix"]
+
+
+def test_verify_on_a_box_of_another_chip(cli, tiny_bundle, fake_cann, tmp_path):
+    """The field report's npu-smi output with the chip renamed 310B4: the Ascend310P3 .om does not belong here."""
+    from tests.bundle.conftest import NPU_SMI
+
+    smi = tmp_path / "pybin" / "npu-smi"
+    text = tmp_path / "smi.txt"
+    text.write_text(NPU_SMI.read_text().replace("310P3", "310B4"))
+    smi.write_text('#!/bin/sh\ncat "{}"\n'.format(text))
+    with fakes_on_path():
+        result = cli("verify", tiny_bundle, "--backend", "acl", "--build", "--json")
+    soc = _checks(result.out)["environment.soc"]
+    assert result.code == 1 and soc["status"] == "fail"
+    assert "Ascend310P3" in soc["detail"] and "Ascend310B4" in soc["detail"]
