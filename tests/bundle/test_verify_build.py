@@ -65,3 +65,19 @@ def test_verify_on_a_box_of_another_chip(cli, tiny_bundle, fake_cann, tmp_path):
     soc = _checks(result.out)["environment.soc"]
     assert result.code == 1 and soc["status"] == "fail"
     assert "Ascend310P3" in soc["detail"] and "Ascend310B4" in soc["detail"]
+
+
+def test_pack_takes_only_a_real_om_with_its_sidecar(cli, fake_cann, tmp_path):
+    """The fake atc's output is a test manifest, not an offline model: pack --om refuses it (no IMOD header)."""
+    from omdeploy.bundle.selftest import tiny_models
+    from omdeploy.spec import DeploySpec
+
+    folder = tmp_path / "train"
+    folder.mkdir()
+    tiny = tiny_models(folder, "Ascend310P3", "8.0")[0]
+    spec = DeploySpec.from_dict(tiny.spec, base_dir=str(folder)).save(folder / "deploy.yaml")
+    assert cli("convert", spec, "-o", folder / "build").code == 0
+    om = next((folder / "build").glob("*.om"))
+    result = cli("pack", spec, "-o", tmp_path / "b.tar", "--random", "1", "--om", om)
+    assert result.code == 2 and "no IMOD header" in result.err
+    assert not (tmp_path / "b.tar").exists()
