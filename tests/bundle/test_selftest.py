@@ -22,7 +22,7 @@ def test_selftest_end_to_end_against_the_fakes(cli, fake_cann, tmp_path):
     data = json.loads(result.out)
     assert result.code == 0, json.dumps(data["checks"], indent=1)[:3000]
     names = [c["name"] for c in data["checks"]]
-    for tiny in ("static", "batch_gears", "image_size_gears", "aipp", "overflow"):
+    for tiny in ("static", "batch_gears", "image_size_gears", "aipp", "overflow", "copy"):
         assert "build." + tiny in names and "run." + tiny in names
     answers = {q["id"]: q["answer"] for q in data["questions"]}
     assert [q["id"] for q in data["questions"]] == [k for k, _ in QUESTIONS]
@@ -33,7 +33,7 @@ def test_selftest_end_to_end_against_the_fakes(cli, fake_cann, tmp_path):
     assert answers["overflow_mode"]["device_value"] == 102400.0
     assert answers["overflow_mode"]["simulator_mode"] == "saturation"
     assert answers["overflow_mode"]["matches_simulator"] is False
-    assert answers["bandwidth"]["h2d_mb_s"] > 0
+    assert answers["bandwidth"]["h2d_mb_s"] > 0 and answers["bandwidth"]["d2h_mb_s"] > 0
     assert answers["dynamic_dims"]["get_input_dims"]["dims"][0] == -1  # the fake reports -1, as documented
     assert "error" in answers["mindx"] or answers["mindx"]
     assert json.loads((tmp_path / "selftest.json").read_text())["questions"] == data["questions"]
