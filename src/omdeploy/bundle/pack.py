@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..errors import UserError
 from ..fileio import atomic_open, write_text
@@ -58,6 +58,10 @@ def _stage_spec(spec: DeploySpec, stage: Path) -> Path:
     document = spec.to_dict()
     (stage / "model").mkdir()
     shutil.copy2(str(spec.model_path), str(stage / "model" / spec.model_path.name))
+    for location in _external_data(spec.model_path):  # weights stored beside the ONNX travel with it
+        target = stage / "model" / location
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(str(spec.model_path.parent / location), str(target))
     document["model"] = "model/" + spec.model_path.name
     if isinstance(spec.labels, str):
         document["labels"] = "labels.txt"
@@ -71,6 +75,22 @@ def _stage_spec(spec: DeploySpec, stage: Path) -> Path:
     write_text(path, json.dumps(document, indent=2) + "\n")
     DeploySpec.load(path)  # the staged copy loads as the original did
     return path
+
+
+def _external_data(model_path: Path) -> List[str]:
+    """The files an ONNX model keeps its external tensors in, relative to the model."""
+    from ..onnx.inspect import load_model
+
+    model = load_model(model_path, load_external_data=False)
+    locations = set()
+    for tensor in model.graph.initializer:
+        if tensor.data_location == 1:  # TensorProto.EXTERNAL
+            locations.update(e.value for e in tensor.external_data if e.key == "location")
+    for location in locations:
+        if Path(location).is_absolute() or ".." in Path(location).parts:
+            raise UserError("{}: external data at {!r} is outside the model's folder".format(model_path, location),
+                            hint="save the model with its external data beside it (onnx.save ..., location=NAME)")
+    return sorted(locations)
 
 
 def _portable_plan(stage: Path, paths: Sequence[Optional[Path]]) -> None:
