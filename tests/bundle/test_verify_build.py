@@ -105,3 +105,9 @@ def test_a_model_with_external_data_travels_with_its_weights(tmp_path):
     assert (stage / "model" / "w.bin").read_bytes() == (folder / "w.bin").read_bytes()
     with Session(staged, backend="onnxruntime") as bundled, Session(spec, backend="onnxruntime") as ref:
         assert (bundled.run(tiny.feed)["y"] == ref.run(tiny.feed)["y"]).all()
+
+
+def test_an_unwritable_cache_is_a_user_error(cli, tiny_bundle, monkeypatch):
+    monkeypatch.setenv("OMDEPLOY_CACHE", "/proc/omdeploy-cache")  # no folder can be made under /proc
+    result = cli("verify", tiny_bundle, "--backend", "sim")
+    assert result.code == 2 and "OMDEPLOY_CACHE" in result.err and "Traceback" not in result.err

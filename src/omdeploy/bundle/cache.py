@@ -55,14 +55,26 @@ def unpack(archive: Path) -> Unpacked:
     digest = file_sha256(archive)
     folder = cache_root() / "bundles" / digest
     if not (folder / ".omdeploy-unpacked").is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=str(folder.parent)))
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=str(folder.parent)))
+        except OSError as exc:
+            raise UserError("cannot unpack {} into {}: {}".format(archive, folder.parent, exc.strerror or exc),
+                            hint="set OMDEPLOY_CACHE to a writable folder with room for the bundle") from None
         try:
             extract(archive, staging)
             (staging / ".omdeploy-unpacked").write_text(str(archive.resolve()) + "\n")
-            if folder.exists():  # a half-made copy left by an interrupted run
-                shutil.rmtree(str(folder), ignore_errors=True)
-            os.replace(str(staging), str(folder))
+            if (folder / ".omdeploy-unpacked").is_file():  # another process finished first: keep its copy
+                shutil.rmtree(str(staging), ignore_errors=True)
+            else:
+                if folder.exists():  # a half-made copy left by an interrupted run
+                    shutil.rmtree(str(folder), ignore_errors=True)
+                try:
+                    os.replace(str(staging), str(folder))
+                except OSError:  # another process put its complete copy there meanwhile
+                    if not (folder / ".omdeploy-unpacked").is_file():
+                        raise
+                    shutil.rmtree(str(staging), ignore_errors=True)
         except BaseException:
             shutil.rmtree(str(staging), ignore_errors=True)
             raise
