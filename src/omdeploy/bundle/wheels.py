@@ -107,6 +107,18 @@ def _download(requirement: str, python: str, abi: str, arch: str, cache: Path) -
     return target
 
 
+def _has_setuptools(major: int) -> bool:
+    """setuptools >= `major` here (pyproject.toml's [project] table needs 61)."""
+    try:
+        from importlib.metadata import version
+    except ImportError:  # Python 3.7
+        return False
+    try:
+        return int(version("setuptools").split(".")[0]) >= major
+    except Exception:  # not installed, or an odd version string
+        return False
+
+
 def omdeploy_wheel(out: Path) -> Path:
     """omdeploy's own wheel, built from the source tree this omdeploy runs from (pip wheel --no-deps)."""
     source = Path(__file__).resolve().parents[3]
@@ -122,9 +134,9 @@ def omdeploy_wheel(out: Path) -> Path:
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             if (source / name).is_file():
                 shutil.copy2(str(source / name), str(tree / name))
-        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
-                               "--no-build-isolation", "-w", tmp, str(tree)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        isolation = ["--no-build-isolation"] if _has_setuptools(61) else []  # else pip fetches setuptools
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps"]
+                              + isolation + ["-w", tmp, str(tree)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         wheels = sorted(Path(tmp).glob("omdeploy-*.whl"))
         if proc.returncode != 0 or not wheels:
             raise ToolchainError("building omdeploy's wheel failed: {}".format(
