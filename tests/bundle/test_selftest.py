@@ -37,7 +37,8 @@ def test_selftest_end_to_end_against_the_fakes(cli, fake_cann, tmp_path):
     assert answers["dynamic_dims"]["get_input_dims"]["dims"][0] == -1  # the fake reports -1, as documented
     assert "error" in answers["mindx"] or answers["mindx"]
     assert json.loads((tmp_path / "selftest.json").read_text())["questions"] == data["questions"]
-    assert (tmp_path / "selftest.md").is_file()
+    markdown = (tmp_path / "selftest.md").read_text()
+    assert all("- `{}`: {}".format(k, q) in markdown for k, q in QUESTIONS)
     argv = (tmp_path / "atc_args").read_text().split()  # the last build: the fake checked it with ATC's parser
     assert "--soc_version=Ascend310P3" in argv
 

@@ -50,6 +50,11 @@ class CheckReport:
         for c in self.checks:
             lines.append("| {} | {} | {} | {} |".format(c.name, c.status.upper() if c.status == "fail" else c.status,
                                                        _cell(c.detail), _cell(c.fix)))
+        questions = self.facts.get("questions") or []
+        if questions:
+            lines += ["", "## Questions for hardware", ""]
+            lines += ["- `{}`: {}  \n  {}".format(q["id"], q["question"], _cell(json.dumps(
+                q["answer"], default=json_default))) for q in questions]
         lines += ["", "**{}**".format("PASS" if self.passed else "FAIL"), ""]
         return "\n".join(lines)
 

@@ -271,7 +271,8 @@ def _answers(run: _Run, acl: Any) -> List[Dict[str, Any]]:
     answers["gear_api"] = {name: hasattr(acl.mdl, name) for name in (
         "get_input_dynamic_gear_count", "get_input_dynamic_dims", "get_dynamic_batch", "get_dynamic_hw")}
     if "aipp" in run.outputs:
-        answers["aipp_rounding"] = run.outputs["aipp"]["acl_vs_sim"]
+        answers["aipp_rounding"] = dict(run.outputs["aipp"]["acl_vs_sim"],
+                                        measured_at="the aipp model's output: AIPP, then a 3x3 conv in fp16")
     answers["sim_vs_device"] = {name: row["acl_vs_sim"] for name, row in run.outputs.items()}
     mindx = {name: row["mindx_vs_acl"] for name, row in run.outputs.items() if "mindx_vs_acl" in row}
     answers["mindx"] = mindx or {"error": "not measured: MindX (mindx.sdk) is not installed"}
