@@ -29,13 +29,15 @@ _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tenso
 
 def write_manifest(path, source, fp16_inputs: Sequence[str] = (), output_dtype: str = "float32",
                    dynamic: Optional[dict] = None, input_shape: Optional[Dict[str, List[int]]] = None,
-                   input_format: str = "NCHW") -> Path:
-    """dynamic: {"mode": "batch"|"image_size"|"dims", "gears": [...]}; input_shape: {name: dims with -1}."""
+                   input_format: str = "NCHW", aipp: Optional[dict] = None) -> Path:
+    """dynamic: {"mode": "batch"|"image_size"|"dims", "gears": [...]}; input_shape: {name: dims with -1};
+    aipp: {"file": AIPP config} makes the first input static AIPP's uint8 NHWC, computed by omdeploy's emulator
+    (so a device-vs-emulator difference measured against this fake is 0 by construction)."""
     path = Path(path)
     path.write_text(json.dumps({
         "kind": KIND, "source": str(Path(source).resolve()), "fp16_inputs": list(fp16_inputs),
         "output_dtype": output_dtype, "dynamic": dynamic, "input_shape": input_shape or {},
-        "input_format": input_format}, indent=2))
+        "input_format": input_format, "aipp": aipp}, indent=2))
     return path
 
 
@@ -76,6 +78,14 @@ class FakeModel:
             dtype = np.float16 if node.name in manifest["fp16_inputs"] else _ORT_TYPES[node.type]
             self.inputs.append(Tensor(node.name, dims, dtype, fmt))
         self.source_dtypes = {n.name: np.dtype(_ORT_TYPES[n.type]) for n in self.session.get_inputs()}
+        self.aipp = None
+        if manifest.get("aipp"):
+            from omdeploy.ascend.aipp import device_input_shape, read_aipp_file
+
+            self.aipp = read_aipp_file(manifest["aipp"]["file"])[0]
+            first = self.inputs[0]
+            self.model_dims = list(first.dims)
+            self.inputs[0] = Tensor(first.name, device_input_shape(self.aipp, first.dims), np.uint8, "NHWC")
         self.output_dtype = np.dtype(manifest.get("output_dtype", "float32"))
         max_gear = max(self.gears, key=lambda g: int(np.prod(g))) if self.gears else ()
         self.max_input_dims = self.fill(max_gear) if self.gears else [t.dims for t in self.inputs]
@@ -110,8 +120,14 @@ class FakeModel:
 
     # ---- compute ----------------------------------------------------------------------------------
     def _zeros(self, dims_list):
+        if self.aipp is not None:
+            dims_list = [self.model_dims] + list(dims_list[1:])
         return {t.name: np.zeros(d, self.source_dtypes[t.name]) for t, d in zip(self.inputs, dims_list)}
 
     def compute(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
+        if self.aipp is not None:
+            from omdeploy.ascend.aipp import emulate
+
+            arrays = [emulate(self.aipp, arrays[0], "float16")] + list(arrays[1:])
         feeds = {t.name: a.astype(self.source_dtypes[t.name]) for t, a in zip(self.inputs, arrays)}
         return [np.ascontiguousarray(o, dtype=self.output_dtype) for o in self.session.run(None, feeds)]

@@ -80,6 +80,9 @@ def register(app: typer.Typer) -> None:
         from ._output import check_bounds
 
         check_bounds(threads=threads, batch=batch, warmup=warmup, runs=iterations)
+        from ..bundle.cache import resolve_model
+
+        model = resolve_model(model, backend[0] if len(backend) == 1 else "auto")  # a bundle: its spec or .om
         if not model.is_file():
             raise UserError("{} does not exist".format(model) if not model.exists() else
                             "{} is not a file".format(model), hint="give a model (.onnx, .om, .xml) or a spec (.yaml)")

@@ -78,6 +78,9 @@ def register(app: typer.Typer) -> None:
         from ._output import check_bounds
 
         check_bounds(threads=threads, workers=workers, queue=queue)
+        from ..bundle.cache import resolve_model
+
+        model = resolve_model(model, backend)  # a bundle (BUNDLE.tar): its spec or .om, unpacked and verified
 
         if out.exists() and not out.is_dir():
             raise UserError("-o {} is a file; expected the folder for results.jsonl".format(out),

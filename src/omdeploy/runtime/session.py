@@ -46,13 +46,17 @@ def _load_backend_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def _resolve(model: Union[str, os.PathLike, DeploySpec], spec: Union[None, str, os.PathLike, DeploySpec]
-             ) -> Tuple[Path, Optional[DeploySpec]]:
+def _resolve(model: Union[str, os.PathLike, DeploySpec], spec: Union[None, str, os.PathLike, DeploySpec],
+             backend: str = "auto") -> Tuple[Path, Optional[DeploySpec]]:
     if isinstance(spec, (str, os.PathLike)):
         spec = DeploySpec.load(spec)
     if isinstance(model, DeploySpec):
         return model.model_path, model
     path = Path(model)
+    if path.suffix.lower() == ".tar":  # a bundle (omdeploy pack): unpacked once into a cache, verified before use
+        from ..bundle.cache import resolve_model
+
+        path = resolve_model(path, backend)
     if path.name.lower().endswith(".om.json"):  # a sidecar: run the model it describes
         path = path.with_name(path.name[:-len(".json")])
     sidecar = Sidecar.load_if_valid(Sidecar.path_for(path)) if path.suffix.lower() == ".om" and spec is None \
@@ -118,7 +122,7 @@ class Session:
         if not isinstance(backend, str):
             raise UserError("Session(backend=): expected a name like 'auto' or 'onnxruntime', got {}".format(
                 type(backend).__name__))
-        path, self.spec = _resolve(model, spec)
+        path, self.spec = _resolve(model, spec, backend)
         if not path.exists():
             raise UserError("model file {} does not exist".format(path))
         self.path = path
