@@ -425,3 +425,26 @@ def test_a_constant_beyond_fp16_is_reported_by_name(tmp_path, caplog):
         assert s.describe()["clamped_constants"] == ["big"]
     assert "big" in caplog.text
     np.testing.assert_allclose(y, 1000.0 / 65504.0, rtol=1e-3)  # 1.53x the fp32 0.01
+
+
+def test_model_with_external_weights_runs_as_onnxruntime_does(tmp_path):
+    """Weights stored beside the model (onnx's external data, how exports over 2 GB and some exporters save
+    them) are read from the model's folder, not from the simulator's scratch folder."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.random((4, 3, 3, 3), dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "external.onnx"
+    onnx.save(model, str(path), save_as_external_data=True, location="external.data", size_threshold=0)
+    assert (tmp_path / "external.data").stat().st_size == 4 * 3 * 3 * 3 * 4
+    x = rng.random((1, 3, 8, 8), dtype=np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = Session(str(path), backend="sim").run({"x": x})["y"]
+    np.testing.assert_allclose(got, expected, rtol=2e-3, atol=2e-3)

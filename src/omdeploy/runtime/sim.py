@@ -108,7 +108,10 @@ def fuse_graph(path: str) -> Any:
             ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's own exception types
             raise UserError("the simulator cannot load {}: {}".format(path, str(exc).splitlines()[0])) from None
-        model = onnx.load(options.optimized_model_filepath)
+        # onnxruntime keeps weights stored beside the source model as external references relative to the
+        # source's folder, so they are read from there
+        model = onnx.load(options.optimized_model_filepath, load_external_data=False)
+        onnx.external_data_helper.load_external_data_for_model(model, os.path.dirname(os.path.abspath(path)))
     # before IR 4 initializers were also graph inputs; a folded one loses its initializer but keeps its
     # input entry, which would turn a constant into an input the caller has to feed
     source = onnx.load(path, load_external_data=False)
