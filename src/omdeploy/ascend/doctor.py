@@ -384,7 +384,7 @@ def load_snapshot(path: Path) -> dict:
     return data
 
 
-def _snapshot_toolkit(snapshot: dict) -> Optional[Component]:
+def snapshot_toolkit(snapshot: dict) -> Optional[Component]:
     rows = [r for r in snapshot["cann"]["components"] if isinstance(r, dict) and r.get("kind") == "toolkit"]
     rows = [r for r in rows if r.get("active")] or rows
     if not rows:
@@ -396,7 +396,7 @@ def _snapshot_toolkit(snapshot: dict) -> Optional[Component]:
 def compare_snapshot(report: DoctorReport, snapshot: dict, name: str = "the snapshot") -> List[Finding]:
     """Findings for a toolkit on the other machine that differs from this one's toolkit, kernels or nnrt."""
     host = (snapshot.get("host") or {}).get("hostname") or name
-    theirs = _snapshot_toolkit(snapshot)
+    theirs = snapshot_toolkit(snapshot)
     if theirs is None:
         return [Finding("warning", "against.toolkit", "{} ({}) has no CANN toolkit to compare with".format(
             name, host), "run omdeploy doctor --save on the machine that converts the models")]

@@ -46,12 +46,12 @@ def _integrity(unpacked: Unpacked) -> Check:
 
 
 def _packed_env(unpacked: Unpacked) -> Check:
-    from ..ascend.doctor import _snapshot_toolkit, load_snapshot
+    from ..ascend.doctor import snapshot_toolkit, load_snapshot
 
     m = unpacked.manifest
     snapshot = load_snapshot(m.path("snapshot", unpacked.root))  # type: ignore[arg-type]
     host = (snapshot.get("host") or {}).get("hostname") or "the packing machine"
-    toolkit = _snapshot_toolkit(snapshot)
+    toolkit = snapshot_toolkit(snapshot)
     what = "the .om was built by CANN {}".format(m.cann_version) if m.built else \
         "the plan targets CANN {}".format(m.cann_version)
     if toolkit is None:
