@@ -129,16 +129,42 @@ copy_tests() {
   cp -rL .assets "$ROOT/src/.assets"
 }
 
+pack_demo_bundle() {
+  # The two-machine workflow of docs/bundle.md: the demo deployment packed here with this machine's Python and
+  # real photos, then verified inside the box with --backend sim (no NPU there either).
+  local work; work=$(mktemp -d)
+  .venv/bin/python - "$work" <<'PY' || fail "packing the demo bundle on the host failed"
+import shutil, sys
+from pathlib import Path
+from omdeploy.bundle.pack import pack
+from omdeploy.demo import demo_spec, export_efficientnet_lite0
+
+work, assets = Path(sys.argv[1]), Path(".assets")
+model = Path(export_efficientnet_lite0(assets / "models" / "efficientnet-lite0.pth", work / "efficientnet_lite0.onnx").path)
+spec = demo_spec(model, (assets / "imagenet_classes.txt").resolve()).save(work / "deploy.yaml")
+(work / "photos").mkdir()
+for name in ("coffee.png", "chelsea.png", "rocket.jpg"):
+    shutil.copy(str(assets / "images" / name), str(work / "photos" / name))
+pack(spec, work / "demo.tar", images=[work / "photos"])
+PY
+  cp "$work/demo.tar" "$ROOT/src/demo.tar"
+  rm -rf "$work"
+}
+
 ensure_emulation
 build_root
 download_wheels
 install_venv
 copy_tests
+pack_demo_bundle
 in_root /opt/venv/bin/python -c 'import platform, sys, numpy, onnxruntime
 assert platform.machine() == "aarch64", platform.machine()
 assert numpy.__version__ < "2", numpy.__version__
 print("arm64: python", sys.version.split()[0], "on", platform.machine(), "numpy", numpy.__version__,
       "onnxruntime", onnxruntime.__version__)'
+echo "== box: omdeploy verify of a bundle packed on the host (aarch64 under qemu) =="
+in_root /bin/sh -c 'cd /tmp && exec omdeploy verify /src/demo.tar --backend sim --report /tmp/verify.md' \
+  || fail "verify of the host-packed bundle failed in the box"
 echo "== box-side suite (aarch64 under qemu, Python $BOX_PY, numpy < 2) =="
 set +e
 in_root /bin/sh -c 'cd /src && exec python -m pytest -p no:cacheprovider -m "not slow_emulated and not needs_torch and not needs_openvino" "$@"' \
