@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import assets
 from ._json import json_default
+from .chips import DEFAULT_CANN, DEFAULT_SOC
 from .fileio import write_text
 from .spec import DeploySpec
 
@@ -24,8 +25,8 @@ DEMO_IMAGES = ["coffee.png", "chelsea.png", "astronaut.png", "rocket.jpg"]
 OPENCV_PHOTOS = ["baboon.jpg", "lena.jpg", "fruits.jpg", "orange.jpg", "apple.jpg", "butterfly.jpg",
                  "building.jpg", "home.jpg", "messi5.jpg", "board.jpg", "graf1.png", "smarties.png", "starry_night.jpg",
                  "pic1.png", "left01.jpg", "aero3.jpg", "ml.png", "box.png", "HappyFish.jpg"]
-SOC = "Ascend310P3"
-CANN = "8.0"
+SOC = DEFAULT_SOC
+CANN = DEFAULT_CANN
 
 Say = Callable[[str], None]
 

@@ -14,23 +14,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._optional import require
-from .chips import DEFAULT_CANN, DEFAULT_SOC
+from .chips import DEFAULT_CANN, DEFAULT_SOC, LEGACY_SOC_VERSIONS, SOC_VERSIONS  # noqa: F401 (re-exported)
 from ._schema import SchemaError, describe, from_dict, to_dict
 from .errors import UserError
 from .fileio import write_text
 
-# soc_version values seen in the ATC docs and in the field (reference/cann.md section 1)
-SOC_VERSIONS = (
-    "Ascend310", "Ascend310P1", "Ascend310P3", "Ascend310P5", "Ascend310P7",
-    "Ascend310B1", "Ascend310B2", "Ascend310B3", "Ascend310B4",
-    "Ascend910A", "Ascend910B", "Ascend910ProA", "Ascend910ProB",
-    "Ascend910B1", "Ascend910B2", "Ascend910B2C", "Ascend910B3", "Ascend910B4",
-    "Ascend910_9361", "Ascend910_9362", "Ascend910_9372", "Ascend910_9381", "Ascend910_9382",
-    "Ascend910_9391", "Ascend910_9392",
-)
-# legacy name still in CANN 5.x/6.x-era commands (ATC of those releases took Ascend910 for the 910A)
-LEGACY_SOC_VERSIONS = ("Ascend910",)
-SOC_VERSIONS = SOC_VERSIONS + LEGACY_SOC_VERSIONS
+# soc_version names (valid, then legacy such as Ascend910): the chip table, data/chips.json
 LAYOUTS = ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")
 DTYPES = ("float32", "float16", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
           "bool", "float64")

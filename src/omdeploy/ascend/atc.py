@@ -13,8 +13,8 @@ from pathlib import Path, PurePath
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import UserError, did_you_mean, one_of
-from ..onnx.check_rules import NO_DYNAMIC_SHAPE_SOCS  # no ranges / bare -1 without gears on 310, 310B
-from ..spec import PRECISION_MODES, SOC_VERSIONS, DeploySpec
+from ..chips import NO_DYNAMIC_SHAPE_SOCS, SOC_VERSIONS  # no ranges / bare -1 without gears on 310, 310B
+from ..spec import PRECISION_MODES, DeploySpec
 
 Options = Dict[str, str]
 Positions = List[Tuple[str, int, int]]  # (input, axis, rank) of each -1 in --input_shape

@@ -8,6 +8,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 import typer
 from rich.markup import escape
 
+from ..chips import DEFAULT_CANN
 from ..errors import UserError, check_output_file
 from ._output import JsonOption, emit, err_console, live_display, table
 
@@ -125,7 +126,7 @@ def register(app: typer.Typer) -> None:
         output_name: Optional[List[str]] = typer.Option(None, "--output-name", help="Output names in order."),
         opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: 11, inside the CANN "
                                                                   "version's accepted range)."),
-        cann: str = typer.Option("8.0", "--cann", help="CANN version of the box; the opset must suit it."),
+        cann: str = typer.Option(DEFAULT_CANN, "--cann", help="CANN version of the box; the opset must suit it."),
         dynamic: Optional[List[str]] = typer.Option(None, "--dynamic", help="Dynamic axes, NAME:AXIS,AXIS "
                                                                             "(default: all static)."),
         dynamo: bool = typer.Option(False, "--dynamo", help="Use torch's dynamo exporter (opset >= 18, CANN >= 7.0)."),

@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from .._optional import require
 from ..errors import UserError, did_you_mean
-from ..spec import SOC_VERSIONS, DeploySpec, guess_layout
+from ..chips import DEFAULT_CANN, DEFAULT_SOC, SOC_VERSIONS
+from ..spec import DeploySpec, guess_layout
 from . import check_rules as rules
 from . import validity
 from .inspect import TensorSummary, iter_nodes, load_model, tensor_summary
@@ -450,8 +451,8 @@ def _validate_soc(soc: str) -> str:
 def check(model: Union[str, os.PathLike, Any], soc: Optional[str] = None, cann: Optional[str] = None,
           spec: Optional[DeploySpec] = None) -> CheckReport:
     """Run every rule; `spec` supplies soc/cann defaults, frozen input shapes, layouts and declared gears."""
-    soc = _validate_soc(soc or (spec.target.soc_version if spec is not None else "Ascend310P3"))
-    cann = str(cann or (spec.target.cann if spec is not None else "8.0"))
+    soc = _validate_soc(soc or (spec.target.soc_version if spec is not None else DEFAULT_SOC))
+    cann = str(cann or (spec.target.cann if spec is not None else DEFAULT_CANN))
     path = ""
     if isinstance(model, (str, os.PathLike)):
         path = str(model)

@@ -50,9 +50,11 @@ MALLOC_HUGE_FIRST = 0
 DYNAMIC_TENSOR_NAME = "ascend_mbatch_shape_data"  # the extra input a model with gears has (ACL_DYNAMIC_TENSOR_NAME)
 DEVICE_LOGS = "~/ascend/log/debug/plog/"
 
-# where CANN puts the script that puts pyACL on PYTHONPATH (reference/cann.md section 6): under these roots, the
-# scripts of data/environment.json (set_env_scripts), first found wins
-INSTALL_ROOTS = ("/usr/local/Ascend", "~/Ascend")
+# where CANN puts the script that puts pyACL on PYTHONPATH: the install roots and set_env.sh scripts of
+# data/environment.json (install_layout), first found wins; standard library only, as this backend needs
+from ..ascend import setenv as _setenv  # noqa: E402
+
+INSTALL_ROOTS = tuple(_setenv.install_layout()["roots"])
 
 
 # ---- pyACL import and errors ---------------------------------------------------------------------
