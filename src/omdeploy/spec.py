@@ -32,7 +32,7 @@ PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype",
 DYNAMIC_MODES = ("batch", "image_size", "dims")
 TASKS = ("none", "classify", "detect", "segment", "ocr-det", "ocr-rec", "ocr-cls")
 OUTPUT_TYPES = ("FP32", "FP16", "UINT8", "INT8")
-# with preprocess.where = aipp: the pixel format the application feeds the .om (reference/cann.md section 3)
+# with preprocess.where = aipp: the pixel format the application feeds the .om (docs/reference.md [aipp])
 DEVICE_FORMATS = ("rgb", "bgr", "xrgb", "xbgr", "nv12", "nv21", "gray")
 YUV_MATRICES = ("bt601_narrow", "bt601_wide", "bt709_narrow", "bt709_wide")
 _CANN_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?([.]?(RC|rc|T|alpha|beta)\w*)*(\.\w+)*$")
@@ -166,7 +166,7 @@ class PreprocessSpec:
 
 @dataclass
 class AtcSpec:
-    """ATC options that are not deployment facts found elsewhere in the spec (reference/cann.md section 1)."""
+    """ATC options that are not deployment facts found elsewhere in the spec (docs/reference.md [atc-options])."""
     output: Optional[str] = field(default=None, metadata={
         "doc": "--output prefix; convert names the result <prefix stem>_<soc>.om (default stem: name or model)"})
     input_format: Optional[str] = field(default=None, metadata=_choices(

@@ -78,6 +78,18 @@ def test_unknown_cann_version_is_a_user_error():
 
 # ---- opset-range: one test per row of cann_opsets ----------------------------------------------------
 
+# CANN major -> (opsets ATC accepts, opsets the ATC --framework page documents), recommended opset 11 everywhere
+# [atc-opset]: 5.x/6.x v9-v13; 7.0 v9-v18; 8.0 documents v11-v15 and still takes 7.0's v9-v18 (opset 9 converted
+# on CANN 8.0.0 in the field report); 9.x per-operator opsets inside v9-v18
+CITED_OPSETS = {"5": ((9, 13), (9, 13)), "6": ((9, 13), (9, 13)), "7": ((9, 18), (9, 18)),
+                "8": ((9, 18), (11, 15)), "9": ((9, 18), (9, 18))}
+
+
+def test_the_opset_table_is_the_cited_one():
+    rows = rules.support()["cann_opsets"]
+    assert {r["cann"]: (tuple(r["accepted"]), tuple(r["documented"])) for r in rows} == CITED_OPSETS
+    assert {r["recommended"] for r in rows} == {11}
+
 @pytest.mark.parametrize("row", rules.support()["cann_opsets"], ids=lambda r: "cann" + r["cann"])
 def test_rule_opset_range_per_cann_row(row, tmp_path):
     cann = row["cann"] + ".0"
@@ -180,6 +192,15 @@ def test_rule_op_newer_than_parser_non_standard_op(tmp_path):
 
 
 # ---- known-op: one test per row ----------------------------------------------------------------------
+
+# ops known to break ATC [atc-options, public issues]: the ATen fallback fails (E19010, open-mmlab/mmagic#1056);
+# data-dependent output shapes and Loop need static shapes or gears (warnings)
+CITED_OPS = {"ATen": "error", "NonMaxSuppression": "warning", "NonZero": "warning", "Unique": "warning",
+             "Loop": "warning"}
+
+
+def test_the_known_op_table_is_the_cited_one():
+    assert {r["op"]: r["severity"] for r in rules.support()["operators"]} == CITED_OPS
 
 @pytest.mark.parametrize("row", rules.support()["operators"], ids=lambda r: r["op"])
 def test_rule_known_op_per_row(row, tmp_path):

@@ -1,5 +1,5 @@
 """AIPP: the typed `aipp_op { ... }` config ATC takes with --insert_op_conf, its text format, builders from
-intent or from a DeploySpec, and `emulate`, the documented computation on the host (reference/cann.md section 3).
+intent or from a DeploySpec, and `emulate`, the documented computation on the host (docs/reference.md [aipp]).
 
 Static AIPP computes, in this order: channel swap (rbuv_swap / ax_swap) -> crop -> colour-space conversion
 (Q8 integer matrix) -> DTC (`(x - mean_chn - min_chn) * var_reci_chn` in float16) -> padding. `emulate`
@@ -67,7 +67,7 @@ FIELDS: List[Tuple[str, type, Any, Optional[Tuple[Any, Any]], str]] = [
                          ] + [("var_reci_chn_{}".format(i), float, 1.0, (-65504, 65504), "float16 1/std")
                               for i in range(4)]
 
-# CSC matrices and biases (reference/cann.md section 3, "Standard CSC configs"), rows = output channels
+# CSC matrices and biases (docs/reference.md [aipp]"Standard CSC configs"), rows = output channels
 YUV_TO_RGB: Dict[str, Tuple[Tuple[Tuple[int, int, int], ...], Tuple[int, int, int]]] = {
     "bt601_wide": (((256, 0, 359), (256, -88, -183), (256, 454, 0)), (0, 128, 128)),   # = JPEG
     "bt601_narrow": (((298, 0, 409), (298, -100, -208), (298, 516, 0)), (16, 128, 128)),
@@ -606,7 +606,7 @@ def aipp_from_spec(spec: Any, input_name: str) -> AippConfig:
                         hint="give the input's shape in the spec, or use dynamic image_size gears")
     device_format = pre.device_format or pre.color
     if dynamic_hw:
-        # static AIPP with dynamic_image_size: crop and padding off, src_image_size 0 (reference section 3)
+        # static AIPP with dynamic_image_size: crop and padding off, src_image_size 0 (docs/reference.md [aipp])
         if pre.device_size is not None:
             raise UserError("preprocess.device_size cannot be combined with dynamic image_size gears: with "
                             "--dynamic_image_size AIPP's crop and padding are off")

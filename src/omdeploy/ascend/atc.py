@@ -1,4 +1,4 @@
-"""DeploySpec <-> ATC command line (reference/cann.md section 1), with ATC's rules as data.
+"""DeploySpec <-> ATC command line (docs/reference.md [atc-options]), with ATC's rules as data.
 
 `build_argv(spec)` gives the argument list (never a shell string); `spec_from_atc("atc --model=... ...")`
 reads an existing command back into a DeploySpec so hand-written scripts can migrate. Both go through
@@ -56,7 +56,7 @@ ALLOWED_VALUES: Dict[str, Tuple[str, ...]] = {
     "log": ("debug", "info", "warning", "error", "null"),
 }
 
-# --precision_mode_v2 value -> the --precision_mode it equals (reference/cann.md section 1); the spec has one
+# --precision_mode_v2 value -> the --precision_mode it equals (docs/reference.md [atc-options]); the spec has one
 # precision field, `precision_mode`, which the simulator reads too. The hif8 modes (Atlas 350) have none.
 PRECISION_MODE_V2: Dict[str, str] = {"fp16": "force_fp16", "origin": "must_keep_origin_dtype",
                                      "cube_fp16in_fp32out": "cube_fp16in_fp32out",

@@ -1,6 +1,6 @@
 """Find CANN installs and read their version files exactly as the installers lay them out.
 
-Layouts (reference/cann.md section 6), under a root (/usr/local/Ascend for root, $HOME/Ascend per user):
+Layouts (docs/reference.md [cann-install]), under a root (/usr/local/Ascend for root, $HOME/Ascend per user):
     ascend-toolkit/<ver>/<arch>-linux/ascend_toolkit_install.info    toolkit <= 8.3, `latest` -> <ver>
     ascend-toolkit/<ver>/opp_kernel/version.info                     kernels (version_dir = its release)
     cann-<ver>/<arch>-linux/ascend_toolkit_install.info              toolkit 8.5+, `cann` -> cann-<ver>

@@ -1,5 +1,5 @@
 """Running ATC for a DeploySpec: find `atc`, prepare the environment it needs, run it in a temporary working
-directory with its log captured, and write the sidecar `<model>.om.json` (reference/cann.md sections 1, 6).
+directory with its log captured, and write the sidecar `<model>.om.json` (docs/reference.md [atc-options], [cann-install]).
 
 With `plan=True`, or when no atc is found, nothing is converted: the exact command is written as a runnable
 shell script next to the AIPP file and a sidecar marked `built: false`. A `.om` is never pretended.

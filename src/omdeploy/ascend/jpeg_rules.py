@@ -1,4 +1,4 @@
-"""What the DVPP JPEG decoder (JPEGD) accepts, as data (reference/cann.md section 5, ACL error 148052).
+"""What the DVPP JPEG decoder (JPEGD) accepts, as data (docs/reference.md [dvpp-jpegd]ACL error 148052).
 
 JPEGD takes Huffman-coded, sequential (baseline or extended), 8-bit YCbCr or grayscale JPEGs with sampling
 4:4:4 / 4:2:2 / 4:2:0 / 4:0:0 / 4:4:0, 32x32 up to 8192x8192 (16384x16384 on 310B and the A2/A3 chips).

@@ -1,6 +1,6 @@
 """Parse `npu-smi info` (310, 310B, 310P and 910B layouts; several NPUs and chips per card).
 
-Each chip takes two table rows (reference/cann.md section 6):
+Each chip takes two table rows (docs/reference.md [cann-install]):
     | NPU-id  Name  | Health | Power  Temp  [Hugepages used / total]          |
     | Chip-id [Device-id] | Bus-Id | AICore%  mem_used / mem_total [hbm_used / hbm_total] |
 A card with several chips repeats the pair (or repeats chip rows under one NPU row). The process table

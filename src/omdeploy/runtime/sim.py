@@ -54,7 +54,7 @@ FP32_ONLY_OPS = ("NonMaxSuppression", "TopK", "RoiAlign", "Range", "CumSum", "Ra
 MIX_PRECISION_FP32_OPS = ("Exp", "Log", "Pow", "Sqrt", "Reciprocal", "Softmax", "LogSoftmax", "ReduceSum",
                           "ReduceMean", "ReduceL2", "ReduceSumSquare", "LayerNormalization", "Erf")
 
-# ACL codes the device returns for the failures the simulator reproduces (reference/cann.md section 4)
+# ACL codes the device returns for the failures the simulator reproduces (docs/reference.md [acl-codes])
 GEAR_REFUSED = "145013 ACL_ERROR_GE_DYNAMIC_BATCH_SIZE_INVALID"
 OUT_OF_MEMORY = "207001 ACL_ERROR_RT_MEMORY_ALLOCATION"
 
