@@ -75,8 +75,9 @@ def classify_images(spec: DeploySpec, images: List[Path], backend: str) -> List[
     results = []
     with Session(spec, backend=backend) as session:
         info = session.inputs[0]
+        assert spec.preprocess is not None  # demo_spec() sets it
         for path in images:
-            image, _ = fit(load_image(path), info.shape[2], info.shape[3], spec.preprocess)
+            image, _ = fit(load_image(path), int(info.shape[2]), int(info.shape[3]), spec.preprocess)
             logits = session.run([image])["logits"]
             results.append({"image": path.name, "top5": top_k(logits[0], 5, labels), "logits": logits[0]})
     return results

@@ -424,7 +424,7 @@ def emulate(config: AippConfig, image: np.ndarray, output_dtype: Union[str, np.d
     check(config, model_hw)
     batch, batched = _as_batch(config, image)
     pixels = _channels(config, batch)
-    src_h, src_w = config.source_hw(model_hw or pixels.shape[1:3])
+    src_h, src_w = config.source_hw(model_hw or (pixels.shape[1], pixels.shape[2]))
     if (src_h, src_w) != pixels.shape[1:3]:
         raise UserError("the AIPP config takes {}x{} (h x w) {} images, got {}x{}".format(
             src_h, src_w, config.input_format, *pixels.shape[1:3]),
@@ -569,8 +569,8 @@ def aipp_for(model_hw: Tuple[int, int], model_color: str = "rgb", device_format:
     fields.update(_colour_fields(device_format, model_color, yuv_matrix))
     channels = 1 if model_color == "gray" else 3
     fields.update(_normalisation_fields(mean, std, channels))
-    device_hw = tuple(device_hw or model_hw)  # type: ignore[assignment]
-    fields.update(_geometry_fields(tuple(model_hw), device_hw, fields["input_format"] == "YUV420SP_U8"))
+    device_hw = (device_hw or model_hw)[0], (device_hw or model_hw)[1]
+    fields.update(_geometry_fields((model_hw[0], model_hw[1]), device_hw, fields["input_format"] == "YUV420SP_U8"))
     if fields.get("padding"):
         means = {fields["mean_chn_{}".format(c)] + fields["min_chn_{}".format(c)] for c in range(channels)}
         scales = {fields["var_reci_chn_{}".format(c)] for c in range(channels)}
@@ -614,7 +614,7 @@ def aipp_from_spec(spec: Any, input_name: str) -> AippConfig:
                          pre.yuv_matrix, names.index(input_name))
         return dataclasses.replace(probe, src_image_size_h=0, src_image_size_w=0)
     device_hw = tuple(pre.device_size) if pre.device_size else None
-    return aipp_for(model_hw, pre.color, device_format, device_hw, pre.mean, pre.std,  # type: ignore[arg-type]
+    return aipp_for(model_hw, pre.color, device_format, device_hw, pre.mean, pre.std,
                     pre.pad_value, pre.yuv_matrix, names.index(input_name))
 
 

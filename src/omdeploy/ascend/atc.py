@@ -329,6 +329,7 @@ def _input_format(spec: DeploySpec) -> Optional[str]:
 
 def _gear_value(spec: DeploySpec) -> Tuple[str, str]:
     dynamic = spec.dynamic
+    assert dynamic is not None  # callers pass a spec with gears
     option = {"batch": "dynamic_batch_size", "image_size": "dynamic_image_size", "dims": "dynamic_dims"}[dynamic.mode]
     if dynamic.mode == "batch":
         return option, ",".join(str(g[0]) for g in dynamic.gear_tuples())

@@ -86,7 +86,7 @@ class CannScan:
 
 def parse_key_values(text: str) -> Dict[str, str]:
     """`key=value` lines (quotes stripped, keys lower-cased: the driver writes `Version=`, the toolkit `version=`)."""
-    values = {}
+    values: Dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:

@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 _NPU_CELL = re.compile(r"^(\d+)\s+(\w+)$")
 _CHIP_CELL = re.compile(r"^(\d+)(?:\s+(\d+))?$")
@@ -67,7 +67,7 @@ def _cells(line: str) -> List[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def _chip(npu: Dict[str, object], cells: List[str], match) -> NpuChip:
+def _chip(npu: Dict[str, Any], cells: List[str], match) -> NpuChip:
     usage_cell = cells[2] if len(cells) > 2 else ""
     first = usage_cell.split()[0] if usage_cell.split() else ""
     pairs = [(int(a), int(b)) for a, b in _USAGE.findall(usage_cell)]

@@ -54,7 +54,7 @@ def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, default=json_default, ensure_ascii=False)
 
 
-def emit(data: Dict[str, Any], as_json: bool, render: Callable[[Console], None]) -> None:
+def emit(data: Dict[str, Any], as_json: bool, render: Callable[[Console], object]) -> None:
     """One result, as JSON on stdout or rendered for people."""
     if as_json:
         sys.stdout.write(dumps(data) + "\n")
@@ -86,7 +86,7 @@ def human_count(n: float) -> str:
 
 def parse_named(values: List[str], what: str, example: str, cast: Callable[[str], Any] = float) -> Dict[str, List[Any]]:
     """['x:1,3,8,8', ...] -> {'x': [1, 3, 8, 8]} for options given as NAME:V1,V2,... (each name once)."""
-    parsed = {}
+    parsed: Dict[str, List[Any]] = {}
     for text in values:
         name, sep, rest = text.partition(":")
         try:

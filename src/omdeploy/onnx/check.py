@@ -387,10 +387,10 @@ def rule_input_memory(ctx: _Context) -> List[Finding]:
     if memory_mb is None or any(b is None for b in est.inputs.values()):
         return []
     memory = memory_mb * MIB
-    fp32 = [n for n, b in est.inputs.items() if b and (ctx.spec is None or ctx.spec.input(n) is None
-                                                         or ctx.spec.input(n).dtype == "float32")
+    fp32 = [n for n, b in est.inputs.items() if b and (ctx.spec is None
+                                                         or getattr(ctx.spec.input(n), "dtype", "float32") == "float32")
             and ctx.model_input_dtype(n) == "float32"]
-    saving = sum(est.inputs[n] for n in fp32) // 2
+    saving = sum(est.inputs[n] or 0 for n in fp32) // 2
     fix = ("convert with --input_fp16_nodes=\"{}\" (spec inputs[].dtype: float16): saves {}".format(
         ";".join(fp32), est.mib(saving)) if fp32 else "use a smaller shape, batch or gear")
     source = ("the field report: a 1x3x4064x3040 float32 input failed with 207001 at the host-to-device copy "

@@ -266,8 +266,8 @@ def export(model: Any, example_inputs: Any, out: PathLike, opset: Optional[int] 
         cases += [("random[{}]".format(i), [random_feed(a.shape, a.detach().cpu().numpy().dtype, rng) for a in args])
                   for i in range(random_cases)]
         for image in images:
-            first = image_feed(image, tuple(args[0].shape), preprocess)
-            cases.append(("image {}".format(Path(image).name), [first] + [a.detach().cpu().numpy() for a in args[1:]]))
+            fed = image_feed(image, tuple(args[0].shape), preprocess)
+            cases.append(("image {}".format(Path(image).name), [fed] + [a.detach().cpu().numpy() for a in args[1:]]))
         for case, arrays in cases:
             with torch.no_grad():
                 expected = _flatten(model(*(torch.from_numpy(a) for a in arrays)))
