@@ -71,7 +71,11 @@ legarm64() {
 LEGS=(leg311 leg38 legarm64)
 failed=0
 if [ "${OMDEPLOY_TEST_SERIAL:-0}" = 1 ]; then
-  for leg in "${LEGS[@]}"; do "$leg" "$@" || failed=1; done
+  # each leg in the background and waited for at once: a leg called in an `||` list would run without set -e
+  for leg in "${LEGS[@]}"; do
+    "$leg" "$@" &
+    wait $! || failed=1
+  done
 else
   pids=()
   for leg in "${LEGS[@]}"; do
