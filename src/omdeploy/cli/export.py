@@ -90,8 +90,10 @@ def _shape(text: str) -> List[int]:
 def _dynamic_axes(items: List[str]) -> Optional[Dict[str, Dict[int, str]]]:
     axes: Dict[str, Dict[int, str]] = {}
     for item in items:
-        name, _, dims = item.partition(":")
+        name, _, dims = item.rpartition(":")  # the name ends at the last colon, as in cli._output.parse_named
         try:
+            if not name:
+                raise ValueError(item)
             axes[name] = {int(a): "{}_{}".format(name, a) for a in dims.split(",")}
         except ValueError:
             raise UserError("--dynamic: expected NAME:AXIS,AXIS (e.g. input:0,2,3), got {!r}".format(item)) from None
