@@ -80,7 +80,7 @@ def _convert(value: Any, tp: Any, path: str, problems: List[str]) -> Any:
                 return out
         problems.append("{}: expected {}, got {!r}".format(path, _type_name(tp), value))
         return None
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
@@ -147,7 +147,7 @@ def _check_constraints(value: Any, meta: Any, path: str, problems: List[str]) ->
 
 def _build(cls: Type[T], data: Dict[str, Any], path: str, problems: List[str]) -> T:
     hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     prefix = path + "." if path else ""
     kwargs: Dict[str, Any] = {}
     for key, value in data.items():
@@ -161,7 +161,7 @@ def _build(cls: Type[T], data: Dict[str, Any], path: str, problems: List[str]) -
         kwargs[key] = _check_constraints(converted, field.metadata, prefix + key, problems)
     for name, field in fields.items():
         if name not in kwargs and field.default is dataclasses.MISSING and \
-                field.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+                field.default_factory is dataclasses.MISSING:
             problems.append("{}{}: required key is missing".format(prefix, name))
     if _missing_required(cls, kwargs):
         return None  # type: ignore[return-value]  # already reported above
@@ -185,7 +185,7 @@ def _build(cls: Type[T], data: Dict[str, Any], path: str, problems: List[str]) -
 def _missing_required(cls: type, kwargs: Dict[str, Any]) -> bool:
     for f in dataclasses.fields(cls):
         if f.init and f.name not in kwargs and f.default is dataclasses.MISSING and \
-                f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+                f.default_factory is dataclasses.MISSING:
             return True
     return False
 
@@ -210,7 +210,7 @@ def to_dict(obj: Any, drop_defaults: bool = False) -> Any:
             if drop_defaults:
                 if f.default is not dataclasses.MISSING and value == f.default:
                     continue
-                if f.default_factory is not dataclasses.MISSING and value == f.default_factory():  # type: ignore[misc]
+                if f.default_factory is not dataclasses.MISSING and value == f.default_factory():
                     continue
             out[f.name] = to_dict(value, drop_defaults)
         return out
@@ -230,7 +230,7 @@ def describe(cls: type, indent: str = "") -> List[str]:
         default = ""
         if f.default is not dataclasses.MISSING:
             default = " = {!r}".format(f.default)
-        elif f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+        elif f.default_factory is dataclasses.MISSING:
             default = " (required)"
         choices = f.metadata.get("choices")
         extra = " one of: {}".format(one_of(choices)) if choices else ""
@@ -240,6 +240,6 @@ def describe(cls: type, indent: str = "") -> List[str]:
         inner = _args(tp)[0] if _origin(tp) in (list, List) else tp
         if _origin(inner) is Union:
             inner = next((a for a in _args(inner) if dataclasses.is_dataclass(a)), inner)
-        if dataclasses.is_dataclass(inner):
+        if isinstance(inner, type) and dataclasses.is_dataclass(inner):
             lines.extend(describe(inner, indent + "  "))
     return lines

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import assets
 from ._json import json_default
+from .chips import DEFAULT_CANN, DEFAULT_SOC
 from .fileio import write_text
 from .spec import DeploySpec
 
@@ -24,8 +25,8 @@ DEMO_IMAGES = ["coffee.png", "chelsea.png", "astronaut.png", "rocket.jpg"]
 OPENCV_PHOTOS = ["baboon.jpg", "lena.jpg", "fruits.jpg", "orange.jpg", "apple.jpg", "butterfly.jpg",
                  "building.jpg", "home.jpg", "messi5.jpg", "board.jpg", "graf1.png", "smarties.png", "starry_night.jpg",
                  "pic1.png", "left01.jpg", "aero3.jpg", "ml.png", "box.png", "HappyFish.jpg"]
-SOC = "Ascend310P3"
-CANN = "8.0"
+SOC = DEFAULT_SOC
+CANN = DEFAULT_CANN
 
 Say = Callable[[str], None]
 
@@ -74,8 +75,9 @@ def classify_images(spec: DeploySpec, images: List[Path], backend: str) -> List[
     results = []
     with Session(spec, backend=backend) as session:
         info = session.inputs[0]
+        assert spec.preprocess is not None  # demo_spec() sets it
         for path in images:
-            image, _ = fit(load_image(path), info.shape[2], info.shape[3], spec.preprocess)
+            image, _ = fit(load_image(path), int(info.shape[2]), int(info.shape[3]), spec.preprocess)
             logits = session.run([image])["logits"]
             results.append({"image": path.name, "top5": top_k(logits[0], 5, labels), "logits": logits[0]})
     return results

@@ -60,7 +60,7 @@ def atomic_open(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> Ite
     except OSError as exc:
         raise user_error_for(exc, path) from None
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": encoding})) as handle:
+        with (os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding=encoding)) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -7,7 +7,7 @@ import threading
 logger = logging.getLogger("omdeploy")
 logger.addHandler(logging.NullHandler())
 
-_said = set()
+_said: set = set()  # the messages info_once has logged
 _said_lock = threading.Lock()
 
 

@@ -14,23 +14,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._optional import require
-from .chips import DEFAULT_CANN, DEFAULT_SOC
+from .chips import DEFAULT_CANN, DEFAULT_SOC, LEGACY_SOC_VERSIONS, SOC_VERSIONS  # noqa: F401 (re-exported)
 from ._schema import SchemaError, describe, from_dict, to_dict
 from .errors import UserError
 from .fileio import write_text
 
-# soc_version values seen in the ATC docs and in the field (reference/cann.md section 1)
-SOC_VERSIONS = (
-    "Ascend310", "Ascend310P1", "Ascend310P3", "Ascend310P5", "Ascend310P7",
-    "Ascend310B1", "Ascend310B2", "Ascend310B3", "Ascend310B4",
-    "Ascend910A", "Ascend910B", "Ascend910ProA", "Ascend910ProB",
-    "Ascend910B1", "Ascend910B2", "Ascend910B2C", "Ascend910B3", "Ascend910B4",
-    "Ascend910_9361", "Ascend910_9362", "Ascend910_9372", "Ascend910_9381", "Ascend910_9382",
-    "Ascend910_9391", "Ascend910_9392",
-)
-# legacy name still in CANN 5.x/6.x-era commands (ATC of those releases took Ascend910 for the 910A)
-LEGACY_SOC_VERSIONS = ("Ascend910",)
-SOC_VERSIONS = SOC_VERSIONS + LEGACY_SOC_VERSIONS
+# soc_version names (valid, then legacy such as Ascend910): the chip table, data/chips.json
 LAYOUTS = ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")
 DTYPES = ("float32", "float16", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
           "bool", "float64")
@@ -45,7 +34,7 @@ PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype",
 DYNAMIC_MODES = ("batch", "image_size", "dims")
 TASKS = ("none", "classify", "detect", "segment", "ocr-det", "ocr-rec", "ocr-cls")
 OUTPUT_TYPES = ("FP32", "FP16", "UINT8", "INT8")
-# with preprocess.where = aipp: the pixel format the application feeds the .om (reference/cann.md section 3)
+# with preprocess.where = aipp: the pixel format the application feeds the .om (docs/reference.md [aipp])
 DEVICE_FORMATS = ("rgb", "bgr", "xrgb", "xbgr", "nv12", "nv21", "gray")
 YUV_MATRICES = ("bt601_narrow", "bt601_wide", "bt709_narrow", "bt709_wide")
 _CANN_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?([.]?(RC|rc|T|alpha|beta)\w*)*(\.\w+)*$")
@@ -183,7 +172,7 @@ class PreprocessSpec:
 
 @dataclass
 class AtcSpec:
-    """ATC options that are not deployment facts found elsewhere in the spec (reference/cann.md section 1)."""
+    """ATC options that are not deployment facts found elsewhere in the spec (docs/reference.md [atc-options])."""
     output: Optional[str] = field(default=None, metadata={
         "doc": "--output prefix; convert names the result <prefix stem>_<soc>.om (default stem: name or model)"})
     input_format: Optional[str] = field(default=None, metadata=_choices(

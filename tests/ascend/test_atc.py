@@ -99,22 +99,73 @@ def test_fp16_node_with_aipp_file_on_the_same_input(tmp_path):
         spec_from_atc(command(*two, "--input_fp16_nodes=b"))
 
 
-@pytest.mark.parametrize("a,b,why", EXCLUSIVE, ids=["{}+{}".format(a, b) for a, b, _ in EXCLUSIVE])
-def test_every_exclusion(a, b, why):
+# The ATC option reference [atc-options]: the gear options and --input_shape_range exclude each other pairwise,
+# --dynamic_dims does not combine with AIPP (--insert_op_conf), --precision_mode_v2 replaces --precision_mode
+DOCUMENTED_EXCLUSIONS = {
+    frozenset(p) for p in [("dynamic_batch_size", "dynamic_image_size"), ("dynamic_batch_size", "dynamic_dims"),
+                           ("dynamic_image_size", "dynamic_dims"), ("dynamic_batch_size", "input_shape_range"),
+                           ("dynamic_image_size", "input_shape_range"), ("dynamic_dims", "input_shape_range"),
+                           ("dynamic_dims", "insert_op_conf"), ("precision_mode", "precision_mode_v2")]}
+# ... and: each gear option varies the -1 dims of --input_shape; --dynamic_dims takes --input_format (ND);
+# --enable_small_channel works with static AIPP only; --optypelist_for_implmode refines --op_select_implmode
+DOCUMENTED_REQUIREMENTS = {
+    ("dynamic_batch_size", "input_shape"), ("dynamic_image_size", "input_shape"), ("dynamic_dims", "input_shape"),
+    ("dynamic_dims", "input_format"), ("enable_small_channel", "insert_op_conf"),
+    ("optypelist_for_implmode", "op_select_implmode")}
+
+
+def test_the_exclusions_are_the_documented_ones():
+    assert {frozenset((a, b)) for a, b, _ in EXCLUSIVE} == DOCUMENTED_EXCLUSIONS
+    assert all(why.strip() for _, _, why in EXCLUSIVE)
+
+
+@pytest.mark.parametrize("pair", sorted(sorted(p) for p in DOCUMENTED_EXCLUSIONS))
+def test_every_documented_exclusion_refuses(pair):
+    a, b = pair
     options = parse_atc(command())
     options.update({a: "1,2", b: "1,2"})
     with pytest.raises(UserError) as info:
         check_options(options)
-    assert "--{} and --{} cannot be combined: {}".format(a, b, why) in str(info.value)
+    assert ("--{} and --{} cannot be combined".format(a, b) in str(info.value)
+            or "--{} and --{} cannot be combined".format(b, a) in str(info.value))
 
 
-@pytest.mark.parametrize("a,b,why", REQUIRES, ids=["{}->{}".format(a, b) for a, b, _ in REQUIRES])
-def test_every_requirement(a, b, why):
+def test_the_requirements_are_the_documented_ones():
+    assert {(a, b) for a, b, _ in REQUIRES} == DOCUMENTED_REQUIREMENTS
+    assert all(why.strip() for _, _, why in REQUIRES)
+
+
+@pytest.mark.parametrize("a,b", sorted(DOCUMENTED_REQUIREMENTS))
+def test_every_documented_requirement_refuses(a, b):
     options = parse_atc(command())
     options[a] = "1"
-    with pytest.raises(UserError) as info:
+    with pytest.raises(UserError, match="--{} needs --{}: ".format(a, b)):
         check_options(options)
-    assert "--{} needs --{}: {}".format(a, b, why) in str(info.value)
+
+
+def test_the_seed_commands_break_no_rule():
+    """Real commands that worked in the field: a bogus exclusion or requirement on their options fails here."""
+    for seed in SEED_COMMANDS[1:]:
+        check_options(parse_atc(seed))
+
+
+# the values the ATC option reference lists [atc-options] (soc_version: tests/test_chips.py)
+DOCUMENTED_VALUES = {
+    "mode": {"0"},  # 0 builds an .om (1, 3, 5, 6 convert/precheck/dump/print, which convert never runs)
+    "framework": {"0", "1", "3", "5"},  # Caffe, MindSpore, TensorFlow, ONNX
+    "precision_mode": {"force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype", "allow_mix_precision",
+                       "allow_mix_precision_fp16", "allow_mix_precision_bf16", "force_fp32", "cube_fp16in_fp32out",
+                       "allow_fp32_to_bf16"},
+    "precision_mode_v2": {"fp16", "origin", "cube_fp16in_fp32out", "mixed_float16", "mixed_bfloat16", "mixed_hif8",
+                          "cube_hif8"},
+    "op_select_implmode": {"high_performance", "high_precision", "high_precision_for_all", "high_performance_for_all"},
+    "enable_small_channel": {"0", "1"},
+    "log": {"debug", "info", "warning", "error", "null"},
+}
+
+
+def test_the_value_tables_are_the_documented_ones():
+    assert {name: set(values) for name, values in ALLOWED_VALUES.items() if name != "soc_version"} == DOCUMENTED_VALUES
 
 
 @pytest.mark.parametrize("name", sorted(ALLOWED_VALUES))

@@ -1,7 +1,7 @@
 """convert: finding atc, its environment, plan mode, the sidecar, and ATC failures diagnosed.
 
 There is no CANN here: atc is the test double tests/fixtures/atc/atc inside a toolkit tree laid out like
-reference/cann.md section 6. It records its argv, prints a real ATC log from the seed and exits as told.
+docs/reference.md [cann-install]. It records its argv, prints a real ATC log from the seed and exits as told.
 """
 from __future__ import annotations
 

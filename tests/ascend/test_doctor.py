@@ -29,7 +29,7 @@ def python_env(imports=None, **dists):
 
 
 def sourced_env(home: str) -> dict:
-    """What `source <root>/ascend-toolkit/set_env.sh` leaves in the environment (reference/cann.md section 6)."""
+    """What `source <root>/ascend-toolkit/set_env.sh` leaves in the environment (docs/reference.md [cann-install])."""
     return {"HOME": "/nonexistent", "ASCEND_TOOLKIT_HOME": home, "ASCEND_OPP_PATH": home + "/opp",
             "PYTHONPATH": os.pathsep.join([home + "/python/site-packages", home + "/opp/built-in/op_impl/ai_core/tbe"]),
             "LD_LIBRARY_PATH": os.pathsep.join(["/usr/local/Ascend/driver/lib64", home + "/lib64"]),
@@ -171,6 +171,16 @@ def test_unhealthy_310b_is_a_warning():
     health = [f for f in report.findings if f.check == "npu.health"]
     assert len(health) == 1 and "Alarm" in health[0].message
     assert report.soc_version == "Ascend310B4"
+
+
+# the pip packages the CANN installation guide lists for ATC's op compiler [cann-install]: decorator >= 4.4.0,
+# sympy >= 1.5.1, numpy >= 1.19.2 and below 2 (NumPy 2 removed np.float_), scipy, psutil, attrs, protobuf
+CITED_ATC_PYTHON = {"decorator": ("4.4.0", None), "sympy": ("1.5.1", None), "scipy": (None, None),
+                    "psutil": (None, None), "attrs": (None, None), "protobuf": (None, None), "numpy": ("1.19.2", "2")}
+
+
+def test_the_atc_python_table_is_the_install_guides():
+    assert {r["dist"]: (r.get("min"), r.get("below")) for r in doctor.rules()["atc_python"]} == CITED_ATC_PYTHON
 
 
 @pytest.mark.parametrize("row", doctor.rules()["atc_python"], ids=lambda r: r["dist"])

@@ -16,7 +16,7 @@ import numpy as np
 
 KIND = "omdeploy-test-double: a manifest read only by tests/fakes, not an Ascend offline model"
 
-# aclDataType codes from reference/cann.md section 7, kept independent of the package under test
+# aclDataType codes from docs/reference.md [pyacl]kept independent of the package under test
 ACL_DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.int8): 2,
                    np.dtype(np.int32): 3, np.dtype(np.uint8): 4, np.dtype(np.int16): 6,
                    np.dtype(np.uint16): 7, np.dtype(np.uint32): 8, np.dtype(np.int64): 9,

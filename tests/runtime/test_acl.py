@@ -310,7 +310,7 @@ def test_the_hint_names_the_set_env_script_that_exists(tmp_path, monkeypatch, sc
 
 # ---- the data tables -----------------------------------------------------------------------------
 DOCUMENTED_DTYPES = {0: "float32", 1: "float16", 2: "int8", 3: "int32", 4: "uint8", 6: "int16", 7: "uint16",
-                     8: "uint32", 9: "int64", 10: "uint64", 11: "float64", 12: "bool"}  # reference/cann.md s.7
+                     8: "uint32", 9: "int64", 10: "uint64", 11: "float64", 12: "bool"}  # docs/reference.md [pyacl]
 
 
 @pytest.mark.parametrize("code", sorted(DOCUMENTED_DTYPES))

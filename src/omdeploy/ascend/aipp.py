@@ -1,5 +1,5 @@
 """AIPP: the typed `aipp_op { ... }` config ATC takes with --insert_op_conf, its text format, builders from
-intent or from a DeploySpec, and `emulate`, the documented computation on the host (reference/cann.md section 3).
+intent or from a DeploySpec, and `emulate`, the documented computation on the host (docs/reference.md [aipp]).
 
 Static AIPP computes, in this order: channel swap (rbuv_swap / ax_swap) -> crop -> colour-space conversion
 (Q8 integer matrix) -> DTC (`(x - mean_chn - min_chn) * var_reci_chn` in float16) -> padding. `emulate`
@@ -67,7 +67,7 @@ FIELDS: List[Tuple[str, type, Any, Optional[Tuple[Any, Any]], str]] = [
                          ] + [("var_reci_chn_{}".format(i), float, 1.0, (-65504, 65504), "float16 1/std")
                               for i in range(4)]
 
-# CSC matrices and biases (reference/cann.md section 3, "Standard CSC configs"), rows = output channels
+# CSC matrices and biases (docs/reference.md [aipp]"Standard CSC configs"), rows = output channels
 YUV_TO_RGB: Dict[str, Tuple[Tuple[Tuple[int, int, int], ...], Tuple[int, int, int]]] = {
     "bt601_wide": (((256, 0, 359), (256, -88, -183), (256, 454, 0)), (0, 128, 128)),   # = JPEG
     "bt601_narrow": (((298, 0, 409), (298, -100, -208), (298, 516, 0)), (16, 128, 128)),
@@ -424,7 +424,7 @@ def emulate(config: AippConfig, image: np.ndarray, output_dtype: Union[str, np.d
     check(config, model_hw)
     batch, batched = _as_batch(config, image)
     pixels = _channels(config, batch)
-    src_h, src_w = config.source_hw(model_hw or pixels.shape[1:3])
+    src_h, src_w = config.source_hw(model_hw or (pixels.shape[1], pixels.shape[2]))
     if (src_h, src_w) != pixels.shape[1:3]:
         raise UserError("the AIPP config takes {}x{} (h x w) {} images, got {}x{}".format(
             src_h, src_w, config.input_format, *pixels.shape[1:3]),
@@ -569,8 +569,8 @@ def aipp_for(model_hw: Tuple[int, int], model_color: str = "rgb", device_format:
     fields.update(_colour_fields(device_format, model_color, yuv_matrix))
     channels = 1 if model_color == "gray" else 3
     fields.update(_normalisation_fields(mean, std, channels))
-    device_hw = tuple(device_hw or model_hw)  # type: ignore[assignment]
-    fields.update(_geometry_fields(tuple(model_hw), device_hw, fields["input_format"] == "YUV420SP_U8"))
+    device_hw = (device_hw or model_hw)[0], (device_hw or model_hw)[1]
+    fields.update(_geometry_fields((model_hw[0], model_hw[1]), device_hw, fields["input_format"] == "YUV420SP_U8"))
     if fields.get("padding"):
         means = {fields["mean_chn_{}".format(c)] + fields["min_chn_{}".format(c)] for c in range(channels)}
         scales = {fields["var_reci_chn_{}".format(c)] for c in range(channels)}
@@ -606,7 +606,7 @@ def aipp_from_spec(spec: Any, input_name: str) -> AippConfig:
                         hint="give the input's shape in the spec, or use dynamic image_size gears")
     device_format = pre.device_format or pre.color
     if dynamic_hw:
-        # static AIPP with dynamic_image_size: crop and padding off, src_image_size 0 (reference section 3)
+        # static AIPP with dynamic_image_size: crop and padding off, src_image_size 0 (docs/reference.md [aipp])
         if pre.device_size is not None:
             raise UserError("preprocess.device_size cannot be combined with dynamic image_size gears: with "
                             "--dynamic_image_size AIPP's crop and padding are off")
@@ -614,7 +614,7 @@ def aipp_from_spec(spec: Any, input_name: str) -> AippConfig:
                          pre.yuv_matrix, names.index(input_name))
         return dataclasses.replace(probe, src_image_size_h=0, src_image_size_w=0)
     device_hw = tuple(pre.device_size) if pre.device_size else None
-    return aipp_for(model_hw, pre.color, device_format, device_hw, pre.mean, pre.std,  # type: ignore[arg-type]
+    return aipp_for(model_hw, pre.color, device_format, device_hw, pre.mean, pre.std,
                     pre.pad_value, pre.yuv_matrix, names.index(input_name))
 
 

@@ -1,4 +1,4 @@
-"""DeploySpec <-> ATC command line (reference/cann.md section 1), with ATC's rules as data.
+"""DeploySpec <-> ATC command line (docs/reference.md [atc-options]), with ATC's rules as data.
 
 `build_argv(spec)` gives the argument list (never a shell string); `spec_from_atc("atc --model=... ...")`
 reads an existing command back into a DeploySpec so hand-written scripts can migrate. Both go through
@@ -13,8 +13,8 @@ from pathlib import Path, PurePath
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import UserError, did_you_mean, one_of
-from ..onnx.check_rules import NO_DYNAMIC_SHAPE_SOCS  # no ranges / bare -1 without gears on 310, 310B
-from ..spec import PRECISION_MODES, SOC_VERSIONS, DeploySpec
+from ..chips import NO_DYNAMIC_SHAPE_SOCS, SOC_VERSIONS  # no ranges / bare -1 without gears on 310, 310B
+from ..spec import PRECISION_MODES, DeploySpec
 
 Options = Dict[str, str]
 Positions = List[Tuple[str, int, int]]  # (input, axis, rank) of each -1 in --input_shape
@@ -56,7 +56,7 @@ ALLOWED_VALUES: Dict[str, Tuple[str, ...]] = {
     "log": ("debug", "info", "warning", "error", "null"),
 }
 
-# --precision_mode_v2 value -> the --precision_mode it equals (reference/cann.md section 1); the spec has one
+# --precision_mode_v2 value -> the --precision_mode it equals (docs/reference.md [atc-options]); the spec has one
 # precision field, `precision_mode`, which the simulator reads too. The hif8 modes (Atlas 350) have none.
 PRECISION_MODE_V2: Dict[str, str] = {"fp16": "force_fp16", "origin": "must_keep_origin_dtype",
                                      "cube_fp16in_fp32out": "cube_fp16in_fp32out",
@@ -329,6 +329,7 @@ def _input_format(spec: DeploySpec) -> Optional[str]:
 
 def _gear_value(spec: DeploySpec) -> Tuple[str, str]:
     dynamic = spec.dynamic
+    assert dynamic is not None  # callers pass a spec with gears
     option = {"batch": "dynamic_batch_size", "image_size": "dynamic_image_size", "dims": "dynamic_dims"}[dynamic.mode]
     if dynamic.mode == "batch":
         return option, ",".join(str(g[0]) for g in dynamic.gear_tuples())

@@ -1,6 +1,6 @@
 """Find CANN installs and read their version files exactly as the installers lay them out.
 
-Layouts (reference/cann.md section 6), under a root (/usr/local/Ascend for root, $HOME/Ascend per user):
+Layouts (docs/reference.md [cann-install]), under a root (/usr/local/Ascend for root, $HOME/Ascend per user):
     ascend-toolkit/<ver>/<arch>-linux/ascend_toolkit_install.info    toolkit <= 8.3, `latest` -> <ver>
     ascend-toolkit/<ver>/opp_kernel/version.info                     kernels (version_dir = its release)
     cann-<ver>/<arch>-linux/ascend_toolkit_install.info              toolkit 8.5+, `cann` -> cann-<ver>
@@ -18,6 +18,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+
+from .setenv import install_layout, install_roots, root_of_home
 
 SEVERITIES = ("error", "warning", "info")
 # the parts that must carry the same release as the toolkit that converts and runs models (seed: 507011/500002)
@@ -84,7 +86,7 @@ class CannScan:
 
 def parse_key_values(text: str) -> Dict[str, str]:
     """`key=value` lines (quotes stripped, keys lower-cased: the driver writes `Version=`, the toolkit `version=`)."""
-    values = {}
+    values: Dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
@@ -263,20 +265,21 @@ def scan_root(root: Path) -> Tuple[List[Component], List[Finding], Optional[Path
     home, script = None, None
     if toolkit_parts:
         home = cann_link or latest or Path(toolkit_parts[0].path)
-        candidates = [root / "cann" / "set_env.sh", toolkits / "set_env.sh", home / "set_env.sh"]
-        script = next((c for c in candidates if c.is_file()), candidates[0] if cann_link else candidates[1])
+        # the toolkit scripts in the install table's order (cann/, then ascend-toolkit/), then one inside the home
+        candidates = [root / s for s in install_layout()["toolkit_scripts"]] + [home / "set_env.sh"]
+        fallback = root / ("cann" if cann_link else "ascend-toolkit") / "set_env.sh"
+        script = next((c for c in candidates if c.is_file()), fallback)
     return components, findings, home, script
 
 
 def default_roots(env: Optional[Mapping[str, str]] = None) -> List[Path]:
     """/usr/local/Ascend, $HOME/Ascend, and the root of the toolkit set_env.sh points to (if any)."""
     env = os.environ if env is None else env
-    roots = [Path("/usr/local/Ascend"), Path(env.get("HOME", "~")).expanduser() / "Ascend"]
+    roots = install_roots(env)
     for var in ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH"):
         home = env.get(var)
         if home:
-            path = Path(home)
-            roots.append(path.parent.parent if path.parent.name == "ascend-toolkit" else path.parent)
+            roots.append(root_of_home(Path(home)))
     return roots
 
 

@@ -1,5 +1,5 @@
 """Running ATC for a DeploySpec: find `atc`, prepare the environment it needs, run it in a temporary working
-directory with its log captured, and write the sidecar `<model>.om.json` (reference/cann.md sections 1, 6).
+directory with its log captured, and write the sidecar `<model>.om.json` (docs/reference.md [atc-options], [cann-install]).
 
 With `plan=True`, or when no atc is found, nothing is converted: the exact command is written as a runnable
 shell script next to the AIPP file and a sidecar marked `built: false`. A `.om` is never pretended.
@@ -29,8 +29,8 @@ from . import setenv
 from .aipp import aipp_inputs, aipp_text_for_spec
 from .atc import build_argv, format_command, output_stem
 
-# where atc sits under an install root (reference section 6)
-TOOLKIT_SUBDIRS = ("ascend-toolkit/latest", "cann")  # <= 8.3 / 8.5+
+# where atc's toolkit home sits under an install root: <= 8.3 / 8.5+ (data/environment.json install_layout)
+TOOLKIT_SUBDIRS = tuple(setenv.install_layout()["toolkit_homes"])
 
 STATUSES = ("built", "planned", "no_atc", "failed")
 
@@ -71,8 +71,7 @@ def toolkit_version(home: Optional[Path]) -> Optional[str]:
         return None
     from .cann import scan
 
-    root = home.parent.parent if home.parent.name == "ascend-toolkit" else home.parent
-    for part in scan(roots=[root]).of_kind("toolkit"):
+    for part in scan(roots=[setenv.root_of_home(home)]).of_kind("toolkit"):
         if os.path.realpath(part.path) == os.path.realpath(str(home)):
             return part.version
     return None
@@ -99,11 +98,6 @@ def find_atc(env: Optional[Mapping[str, str]] = None) -> Optional[AtcInstall]:
 
 def _arch() -> str:
     return platform.machine() or "x86_64"
-
-
-def _toolkit_root(home: Path) -> Path:
-    """/usr/local/Ascend of /usr/local/Ascend/ascend-toolkit/latest (or of the 8.5+ /usr/local/Ascend/cann)."""
-    return home.parent.parent if home.parent.name == "ascend-toolkit" else home.parent
 
 
 def _add_hal_library(out: Dict[str, str], home: Path) -> Optional[Finding]:
@@ -134,7 +128,7 @@ def atc_environment(install: AtcInstall, env: Optional[Mapping[str, str]] = None
                              "source <toolkit>/set_env.sh before running omdeploy convert")]
     findings: List[Finding] = []
     if not out.get("ASCEND_OPP_PATH"):
-        setenv.apply(out, home=str(home), root=str(_toolkit_root(home)), arch=_arch())
+        setenv.apply(out, home=str(home), root=str(setenv.root_of_home(home)), arch=_arch())
         findings.append(Finding("info", "set_env.sh was not sourced: omdeploy set the variables it sets, from {}"
                                 .format(home), "source {}/set_env.sh".format(home.parent)))
     hal = _add_hal_library(out, home)
@@ -225,8 +219,7 @@ _SCRIPT = """#!/bin/sh
 # written by omdeploy convert; the same argv is in {sidecar}.
 set -e
 if [ -z "${{ASCEND_OPP_PATH:-}}" ]; then  # set_env.sh not sourced yet
-  for f in "${{ASCEND_TOOLKIT_HOME:-/nonexistent}}/../set_env.sh" /usr/local/Ascend/ascend-toolkit/set_env.sh \\
-           "$HOME/Ascend/ascend-toolkit/set_env.sh" /usr/local/Ascend/cann/set_env.sh; do
+  for f in "${{ASCEND_TOOLKIT_HOME:-/nonexistent}}/../set_env.sh" {set_env_scripts}; do
     if [ -f "$f" ]; then . "$f"; break; fi
   done
 fi
@@ -273,8 +266,15 @@ def _plan_paths(spec: DeploySpec, out_dir: Path) -> Tuple[Path, Optional[Path]]:
     return om, None
 
 
+def _shell_set_env_scripts() -> str:
+    """The toolkit set_env.sh paths under the install roots, in the table's order, for the script's shell loop."""
+    roots = [r.replace("~", "$HOME", 1) if r.startswith("~") else r for r in setenv.install_layout()["roots"]]
+    return " ".join('"{}/{}"'.format(root, script) for root in roots for script in setenv.install_layout()["toolkit_scripts"])
+
+
 def _write_script(path: Path, spec: DeploySpec, om: Path, argv: List[str], sidecar: Path) -> None:
     write_text(path, _SCRIPT.format(model=spec.model_path, om=om, sidecar=sidecar.name,
+                                    set_env_scripts=_shell_set_env_scripts(),
                                     command=format_command(["atc"] + argv[1:])))
     path.chmod(0o755)
 

@@ -298,7 +298,7 @@ def unsupported_findings(py: PythonEnv, arch: str, socs: List[str]) -> List[Find
 
 def npu_findings(npu: Optional[NpuSmiInfo]) -> Tuple[List[Finding], Optional[str]]:
     """The soc_version convert should use, and chips that are not healthy."""
-    from ..spec import SOC_VERSIONS
+    from ..chips import SOC_VERSIONS
 
     if npu is None or not npu.chips:
         why = "npu-smi is not installed" if npu is None else "npu-smi listed no chips"

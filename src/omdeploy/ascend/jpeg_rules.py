@@ -1,4 +1,4 @@
-"""What the DVPP JPEG decoder (JPEGD) accepts, as data (reference/cann.md section 5, ACL error 148052).
+"""What the DVPP JPEG decoder (JPEGD) accepts, as data (docs/reference.md [dvpp-jpegd]ACL error 148052).
 
 JPEGD takes Huffman-coded, sequential (baseline or extended), 8-bit YCbCr or grayscale JPEGs with sampling
 4:4:4 / 4:2:2 / 4:2:0 / 4:0:0 / 4:4:0, 32x32 up to 8192x8192 (16384x16384 on 310B and the A2/A3 chips).
@@ -6,6 +6,8 @@ JPEGD takes Huffman-coded, sequential (baseline or extended), 8-bit YCbCr or gra
 from __future__ import annotations
 
 from typing import Dict, Optional, Tuple
+
+from .. import chips
 
 # start-of-frame marker -> (coding process, whether JPEGD decodes it)
 SOF_PROCESSES: Dict[int, Tuple[str, bool]] = {
@@ -36,16 +38,9 @@ SUBSAMPLINGS: Dict[Tuple[int, int], Tuple[str, bool]] = {
 GRAYSCALE = "4:0:0"
 
 MIN_SIDE = 32
-# soc_version prefix -> largest width/height JPEGD decodes; the longest matching prefix wins
-MAX_SIDE_BY_SOC: Dict[str, int] = {
-    "Ascend310": 8192,
-    "Ascend310P": 8192,
-    "Ascend910": 8192,
-    "Ascend310B": 16384,
-    "Ascend910B": 16384,
-    "Ascend910_93": 16384,
-}
-DEFAULT_MAX_SIDE = 8192
+# soc_version prefix -> largest width/height JPEGD decodes (a chip fact: the chip table, data/chips.json)
+MAX_SIDE_BY_SOC: Dict[str, int] = dict(chips.table()["jpegd_max_side"]["by_prefix"])
+DEFAULT_MAX_SIDE: int = chips.table()["jpegd_max_side"]["default"]
 
 # problem code -> how to fix it
 FIXES: Dict[str, str] = {
@@ -68,7 +63,4 @@ FIXES: Dict[str, str] = {
 
 def max_side(soc_version: Optional[str]) -> int:
     """The largest width/height JPEGD decodes on this chip (8192 unless the chip is known to take more)."""
-    if not soc_version:
-        return DEFAULT_MAX_SIDE
-    matches = [p for p in MAX_SIDE_BY_SOC if soc_version.startswith(p)]
-    return MAX_SIDE_BY_SOC[max(matches, key=len)] if matches else DEFAULT_MAX_SIDE
+    return chips.jpegd_max_side(soc_version)

@@ -340,7 +340,8 @@ def read_logs(target: str) -> List[LogText]:
         return [decode_log("<stdin>", sys.stdin.buffer.read(MAX_TOTAL_BYTES))]
     path = Path(target).expanduser()
     if path.is_dir():
-        logs, total = [], 0
+        logs: List[LogText] = []
+        total = 0
         for file in plog_files(path):
             if total >= MAX_TOTAL_BYTES:
                 logs[-1].notes.append("stopped reading at {} MiB; later files were skipped".format(

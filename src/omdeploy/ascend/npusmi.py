@@ -1,6 +1,6 @@
 """Parse `npu-smi info` (310, 310B, 310P and 910B layouts; several NPUs and chips per card).
 
-Each chip takes two table rows (reference/cann.md section 6):
+Each chip takes two table rows (docs/reference.md [cann-install]):
     | NPU-id  Name  | Health | Power  Temp  [Hugepages used / total]          |
     | Chip-id [Device-id] | Bus-Id | AICore%  mem_used / mem_total [hbm_used / hbm_total] |
 A card with several chips repeats the pair (or repeats chip rows under one NPU row). The process table
@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 _NPU_CELL = re.compile(r"^(\d+)\s+(\w+)$")
 _CHIP_CELL = re.compile(r"^(\d+)(?:\s+(\d+))?$")
@@ -67,7 +67,7 @@ def _cells(line: str) -> List[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
-def _chip(npu: Dict[str, object], cells: List[str], match) -> NpuChip:
+def _chip(npu: Dict[str, Any], cells: List[str], match) -> NpuChip:
     usage_cell = cells[2] if len(cells) > 2 else ""
     first = usage_cell.split()[0] if usage_cell.split() else ""
     pairs = [(int(a), int(b)) for a, b in _USAGE.findall(usage_cell)]

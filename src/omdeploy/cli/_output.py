@@ -54,7 +54,7 @@ def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, default=json_default, ensure_ascii=False)
 
 
-def emit(data: Dict[str, Any], as_json: bool, render: Callable[[Console], None]) -> None:
+def emit(data: Dict[str, Any], as_json: bool, render: Callable[[Console], object]) -> None:
     """One result, as JSON on stdout or rendered for people."""
     if as_json:
         sys.stdout.write(dumps(data) + "\n")
@@ -85,12 +85,14 @@ def human_count(n: float) -> str:
 
 
 def parse_named(values: List[str], what: str, example: str, cast: Callable[[str], Any] = float) -> Dict[str, List[Any]]:
-    """['x:1,3,8,8', ...] -> {'x': [1, 3, 8, 8]} for options given as NAME:V1,V2,... (each name once)."""
-    parsed = {}
+    """['x:1,3,8,8', ...] -> {'x': [1, 3, 8, 8]} for options given as NAME:V1,V2,... (each name once). The name
+    ends at the last colon, as in ATC's --input_shape and sanitize's --input-shape: ONNX names may hold colons
+    (a TensorFlow export's 'input:0:1,3,8,8' is input 'input:0')."""
+    parsed: Dict[str, List[Any]] = {}
     for text in values:
-        name, sep, rest = text.partition(":")
+        name, sep, rest = text.rpartition(":")
         try:
-            numbers = [cast(v) for v in rest.split(",")] if sep else []
+            numbers = [cast(v) for v in rest.split(",")] if sep and name else []
         except ValueError:
             numbers = []
         if not numbers:

@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional
 
 import typer
 
+from ..chips import DEFAULT_CANN, DEFAULT_SOC
 from ..errors import UserError, check_output_file
 from ..log import logger
 from ..spec import DeploySpec
@@ -35,7 +36,7 @@ def load_source(source: Optional[Path], from_atc: Optional[str], soc: Optional[s
     if suffix == ".onnx":
         from .spec import spec_from_model
 
-        spec = spec_from_model(source, "Ascend310P3", "8.0")
+        spec = spec_from_model(source, DEFAULT_SOC, DEFAULT_CANN)
         spec.model, spec.base_dir = str(source.resolve()), "."
         return spec
     raise UserError("expected a DeploySpec (.yaml/.json) or an .onnx model, got {}".format(source.name),

@@ -40,9 +40,9 @@ def _render(report: DoctorReport, console) -> None:
     if report.npu and report.npu.chips:
         chips = table("NPUs (npu-smi {})".format(report.npu.version or "?"), "npu", "chip", "soc_version",
                       "health", "memory MB", "AI Core %")
-        for c in report.npu.chips:
-            chips.add_row(str(c.npu_id), str(c.chip_id), c.soc_version, c.health,
-                          "{} / {}".format(c.memory_used_mb, c.memory_total_mb), str(c.aicore_percent))
+        for chip in report.npu.chips:
+            chips.add_row(str(chip.npu_id), str(chip.chip_id), chip.soc_version, chip.health,
+                          "{} / {}".format(chip.memory_used_mb, chip.memory_total_mb), str(chip.aicore_percent))
         console.print(chips)
     if report.python:
         py = report.python

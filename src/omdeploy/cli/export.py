@@ -8,6 +8,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 import typer
 from rich.markup import escape
 
+from ..chips import DEFAULT_CANN
 from ..errors import UserError, check_output_file
 from ._output import JsonOption, emit, err_console, live_display, table
 
@@ -89,8 +90,10 @@ def _shape(text: str) -> List[int]:
 def _dynamic_axes(items: List[str]) -> Optional[Dict[str, Dict[int, str]]]:
     axes: Dict[str, Dict[int, str]] = {}
     for item in items:
-        name, _, dims = item.partition(":")
+        name, _, dims = item.rpartition(":")  # the name ends at the last colon, as in cli._output.parse_named
         try:
+            if not name:
+                raise ValueError(item)
             axes[name] = {int(a): "{}_{}".format(name, a) for a in dims.split(",")}
         except ValueError:
             raise UserError("--dynamic: expected NAME:AXIS,AXIS (e.g. input:0,2,3), got {!r}".format(item)) from None
@@ -125,7 +128,7 @@ def register(app: typer.Typer) -> None:
         output_name: Optional[List[str]] = typer.Option(None, "--output-name", help="Output names in order."),
         opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: 11, inside the CANN "
                                                                   "version's accepted range)."),
-        cann: str = typer.Option("8.0", "--cann", help="CANN version of the box; the opset must suit it."),
+        cann: str = typer.Option(DEFAULT_CANN, "--cann", help="CANN version of the box; the opset must suit it."),
         dynamic: Optional[List[str]] = typer.Option(None, "--dynamic", help="Dynamic axes, NAME:AXIS,AXIS "
                                                                             "(default: all static)."),
         dynamo: bool = typer.Option(False, "--dynamo", help="Use torch's dynamo exporter (opset >= 18, CANN >= 7.0)."),

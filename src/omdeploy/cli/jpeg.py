@@ -8,7 +8,7 @@ import typer
 
 from ..ascend.jpeg import JPEG_SUFFIXES, JpegCheck, check_jpeg
 from ..errors import UserError, did_you_mean
-from ..spec import SOC_VERSIONS
+from ..chips import DEFAULT_SOC, SOC_VERSIONS
 from ..tasks.image import files_with_suffixes
 from ._output import JsonOption, emit, table
 
@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
     @app.command("jpeg")
     def jpeg_cmd(
         paths: List[Path] = typer.Argument(..., help="JPEG files, or folders searched recursively."),
-        soc: str = typer.Option("Ascend310P3", "--soc", help="Target soc_version (size limits differ per chip)."),
+        soc: str = typer.Option(DEFAULT_SOC, "--soc", help="Target soc_version (size limits differ per chip)."),
         show_all: bool = typer.Option(False, "--all", help="List accepted files too."),
         as_json: bool = JsonOption,
     ) -> None:

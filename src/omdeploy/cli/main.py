@@ -149,7 +149,7 @@ def _help_for_bare_group(app, args: List[str]) -> Optional[str]:
     import typer.main
 
     command = typer.main.get_command(app)
-    words = []
+    words: List[str] = []
     for word in args:
         sub = getattr(command, "commands", {}).get(word)
         if sub is None:

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..chips import DEFAULT_CANN, DEFAULT_SOC
 from ..errors import UserError, check_output_file
 from ..spec import DeploySpec, InputSpec, OutputSpec, guess_layout
 from ._output import JsonOption, dumps, emit
@@ -49,8 +50,8 @@ def register(app: typer.Typer) -> None:
                                                          "--init an ONNX model to start one from."),
         schema: bool = typer.Option(False, "--schema", help="Print every key of a DeploySpec."),
         init: bool = typer.Option(False, "--init", help="Write a starting spec for the ONNX model PATH."),
-        soc: str = typer.Option("Ascend310P3", "--soc", help="Target soc_version (with --init)."),
-        cann: str = typer.Option("8.0", "--cann", help="Target CANN version (with --init)."),
+        soc: str = typer.Option(DEFAULT_SOC, "--soc", help="Target soc_version (with --init)."),
+        cann: str = typer.Option(DEFAULT_CANN, "--cann", help="Target CANN version (with --init)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where --init writes the spec."),
         as_json: bool = JsonOption,
     ) -> None:

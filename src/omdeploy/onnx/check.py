@@ -15,7 +15,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from .._optional import require
 from ..errors import UserError, did_you_mean
-from ..spec import SOC_VERSIONS, DeploySpec, guess_layout
+from ..chips import DEFAULT_CANN, DEFAULT_SOC, SOC_VERSIONS
+from ..spec import DeploySpec, guess_layout
 from . import check_rules as rules
 from . import validity
 from .inspect import TensorSummary, iter_nodes, load_model, tensor_summary
@@ -386,10 +387,10 @@ def rule_input_memory(ctx: _Context) -> List[Finding]:
     if memory_mb is None or any(b is None for b in est.inputs.values()):
         return []
     memory = memory_mb * MIB
-    fp32 = [n for n, b in est.inputs.items() if b and (ctx.spec is None or ctx.spec.input(n) is None
-                                                         or ctx.spec.input(n).dtype == "float32")
+    fp32 = [n for n, b in est.inputs.items() if b and (ctx.spec is None
+                                                         or getattr(ctx.spec.input(n), "dtype", "float32") == "float32")
             and ctx.model_input_dtype(n) == "float32"]
-    saving = sum(est.inputs[n] for n in fp32) // 2
+    saving = sum(est.inputs[n] or 0 for n in fp32) // 2
     fix = ("convert with --input_fp16_nodes=\"{}\" (spec inputs[].dtype: float16): saves {}".format(
         ";".join(fp32), est.mib(saving)) if fp32 else "use a smaller shape, batch or gear")
     source = ("the field report: a 1x3x4064x3040 float32 input failed with 207001 at the host-to-device copy "
@@ -474,8 +475,8 @@ def _validate_soc(soc: str) -> str:
 def check(model: Union[str, os.PathLike, Any], soc: Optional[str] = None, cann: Optional[str] = None,
           spec: Optional[DeploySpec] = None) -> CheckReport:
     """Run every rule; `spec` supplies soc/cann defaults, frozen input shapes, layouts and declared gears."""
-    soc = _validate_soc(soc or (spec.target.soc_version if spec is not None else "Ascend310P3"))
-    cann = str(cann or (spec.target.cann if spec is not None else "8.0"))
+    soc = _validate_soc(soc or (spec.target.soc_version if spec is not None else DEFAULT_SOC))
+    cann = str(cann or (spec.target.cann if spec is not None else DEFAULT_CANN))
     path = ""
     if isinstance(model, (str, os.PathLike)):
         path = str(model)

@@ -1,7 +1,7 @@
 """The ATC pre-flight knowledge: the rule catalogue and the support facts from data/atc_onnx_support.json.
 
-Facts (opset ranges per CANN version, device memory per soc, operators known to break ATC) live in the JSON
-file with their sources; this module only reads them. Imports with the standard library alone.
+Facts (opset ranges per CANN version, operators known to break ATC) live in the JSON file with their sources;
+this module only reads them. Device memory per soc is in the chip table (omdeploy.chips). Imports with the standard library alone.
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from .. import chips
 from ..errors import UserError, one_of
 
 SUPPORT_FILE = Path(__file__).resolve().parent.parent / "data" / "atc_onnx_support.json"
-# socs that take no true dynamic shape (ranges / bare -1 without gears): 310 and 310B (HS zh/canncommercial/800/
-# devaids/devtools/atc/atlasatcparam_16_0009..0082, --input_shape); ascend.atc's rules and the simulator use it too
-NO_DYNAMIC_SHAPE_SOCS = re.compile(r"^Ascend310(B\d)?$")
+# socs that take no true dynamic shape (ranges / bare -1 without gears): a chip fact, in the chip table
+NO_DYNAMIC_SHAPE_SOCS = chips.NO_DYNAMIC_SHAPE_SOCS
 
 
 class Rule(NamedTuple):
@@ -101,10 +101,8 @@ def opset_range(cann: str) -> OpsetRange:
 
 
 def device_memory_mb(soc: str) -> Optional[int]:
-    for row in support()["soc_memory_mb"]:
-        if row["soc"] == soc:
-            return int(row["mb"])
-    return None
+    row = chips.memory_mb(soc)
+    return None if row is None else row[0]
 
 
 def operator_facts() -> Dict[str, OperatorFact]:

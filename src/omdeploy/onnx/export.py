@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 import numpy as np
 
+from ..chips import DEFAULT_CANN
 from .._optional import require
 from ..fileio import user_error_for, write_with
 from ..errors import ToolchainError, UserError, check_output_file
@@ -201,7 +202,7 @@ def _finish(path: Path, output_shapes: Optional[List[tuple]]) -> None:
     check_valid(path, "the exported model")
 
 
-def export(model: Any, example_inputs: Any, out: PathLike, opset: Optional[int] = None, cann: str = "8.0",
+def export(model: Any, example_inputs: Any, out: PathLike, opset: Optional[int] = None, cann: str = DEFAULT_CANN,
            input_names: Optional[Sequence[str]] = None, output_names: Optional[Sequence[str]] = None,
            dynamic_axes: Optional[Dict[str, Any]] = None, dynamo: bool = False, verify: bool = True,
            images: Sequence[PathLike] = (), preprocess: Optional[PreprocessSpec] = None, random_cases: int = 2,
@@ -265,8 +266,8 @@ def export(model: Any, example_inputs: Any, out: PathLike, opset: Optional[int] 
         cases += [("random[{}]".format(i), [random_feed(a.shape, a.detach().cpu().numpy().dtype, rng) for a in args])
                   for i in range(random_cases)]
         for image in images:
-            first = image_feed(image, tuple(args[0].shape), preprocess)
-            cases.append(("image {}".format(Path(image).name), [first] + [a.detach().cpu().numpy() for a in args[1:]]))
+            fed = image_feed(image, tuple(args[0].shape), preprocess)
+            cases.append(("image {}".format(Path(image).name), [fed] + [a.detach().cpu().numpy() for a in args[1:]]))
         for case, arrays in cases:
             with torch.no_grad():
                 expected = _flatten(model(*(torch.from_numpy(a) for a in arrays)))

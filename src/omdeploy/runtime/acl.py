@@ -3,7 +3,7 @@
     with Session("model.om") as s:               # backend "acl" is chosen for .om when pyACL imports
         out = s.run(image)
 
-Written to the documented pyACL API (reference/cann.md section 7) and tested against the strict fake in
+Written to the documented pyACL API (docs/reference.md [pyacl]) and tested against the strict fake in
 tests/fakes/acl; not yet run on hardware. What it does about the field report's pains:
 
 - ACL is initialised once per process and one context per device is shared by every model on it
@@ -37,7 +37,7 @@ from ..log import info_once, logger, warning_once
 from ..spec import Sidecar
 from .base import Backend, Dim, TensorInfo
 
-# aclDataType and aclFormat codes (reference/cann.md section 7)
+# aclDataType and aclFormat codes (docs/reference.md [pyacl])
 ACL_DTYPES = {0: np.float32, 1: np.float16, 2: np.int8, 3: np.int32, 4: np.uint8, 6: np.int16, 7: np.uint16,
               8: np.uint32, 9: np.int64, 10: np.uint64, 11: np.float64, 12: np.bool_}
 ACL_FORMATS = {0: "NCHW", 1: "NHWC", 2: "ND", 3: "NC1HWC0", 4: "FRACTAL_Z", 27: "NDHWC", 29: "FRACTAL_NZ",
@@ -50,9 +50,11 @@ MALLOC_HUGE_FIRST = 0
 DYNAMIC_TENSOR_NAME = "ascend_mbatch_shape_data"  # the extra input a model with gears has (ACL_DYNAMIC_TENSOR_NAME)
 DEVICE_LOGS = "~/ascend/log/debug/plog/"
 
-# where CANN puts the script that puts pyACL on PYTHONPATH (reference/cann.md section 6): under these roots, the
-# scripts of data/environment.json (set_env_scripts), first found wins
-INSTALL_ROOTS = ("/usr/local/Ascend", "~/Ascend")
+# where CANN puts the script that puts pyACL on PYTHONPATH: the install roots and set_env.sh scripts of
+# data/environment.json (install_layout), first found wins; standard library only, as this backend needs
+from ..ascend import setenv as _setenv  # noqa: E402
+
+INSTALL_ROOTS = tuple(_setenv.install_layout()["roots"])
 
 
 # ---- pyACL import and errors ---------------------------------------------------------------------

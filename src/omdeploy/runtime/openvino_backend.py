@@ -28,7 +28,7 @@ class OpenVinoBackend(Backend):
         ov = require("openvino", "the OpenVINO backend")
         core = ov.Core()
         # OpenVINO runs bf16 by default on CPUs that have it, which moves logits by ~0.1; be exact unless asked
-        config = {"INFERENCE_PRECISION_HINT": precision}
+        config: Dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision}
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         try:

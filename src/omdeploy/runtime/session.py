@@ -167,7 +167,7 @@ class Session:
     def _name_feeds(self, feeds: Feeds) -> Dict[str, Any]:
         names = self._input_names
         if type(feeds) is dict and feeds.keys() == self._input_set:  # the common case, checked cheaply
-            return feeds  # type: ignore[return-value]
+            return feeds
         if isinstance(feeds, np.ndarray):
             feeds = [feeds]
         if isinstance(feeds, Mapping):

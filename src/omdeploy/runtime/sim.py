@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import chips
 from .._optional import require
 from ..errors import UserError, one_of
 from ..log import info_once, logger
@@ -53,7 +54,7 @@ FP32_ONLY_OPS = ("NonMaxSuppression", "TopK", "RoiAlign", "Range", "CumSum", "Ra
 MIX_PRECISION_FP32_OPS = ("Exp", "Log", "Pow", "Sqrt", "Reciprocal", "Softmax", "LogSoftmax", "ReduceSum",
                           "ReduceMean", "ReduceL2", "ReduceSumSquare", "LayerNormalization", "Erf")
 
-# ACL codes the device returns for the failures the simulator reproduces (reference/cann.md section 4)
+# ACL codes the device returns for the failures the simulator reproduces (docs/reference.md [acl-codes])
 GEAR_REFUSED = "145013 ACL_ERROR_GE_DYNAMIC_BATCH_SIZE_INVALID"
 OUT_OF_MEMORY = "207001 ACL_ERROR_RT_MEMORY_ALLOCATION"
 
@@ -68,15 +69,8 @@ _FP16_MAX = 65504.0
 # 0; Atlas inference products (310P), Atlas 200I/500 A2 (310B) and Atlas training products (910) support
 # saturation only; Atlas A2/A3 (910B, 910_93) default to IEEE inf/NaN and can be switched to saturation.
 # (soc prefix, default mode, modes the chip supports); first matching prefix wins; unknown socs: saturation.
-# A row per chip family, meant to move into the chip table (data/chips.json) with the other per-chip facts.
-OVERFLOW_MODES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = (
-    ("Ascend910B", "inf_nan", ("inf_nan", "saturation")),
-    ("Ascend910_93", "inf_nan", ("inf_nan", "saturation")),
-    ("Ascend310P", "saturation", ("saturation",)),
-    ("Ascend310B", "saturation", ("saturation",)),
-    ("Ascend910", "saturation", ("saturation",)),
-    ("Ascend310", "saturation", ("saturation",)),
-)
+# A chip fact: the chip table (data/chips.json).
+OVERFLOW_MODES: Tuple[Tuple[str, str, Tuple[str, ...]], ...] = chips.overflow_modes()
 
 
 def overflow_mode(soc: str, requested: Optional[str] = None) -> str:

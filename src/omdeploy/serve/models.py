@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class ServedModel:
         options = dict(top_k=5, head="yolov8", conf=0.25, iou=0.45, rec=None, cls=None, preset=None, labels=None,
                        backend=backend, threads=threads)
         self.name, self.path, self.task_name = name, path, task
-        self.task = make_task(task, path, options)
+        self.task: Any = cast(Any, make_task(task, path, options))  # a classify task: .session, .k, .labels
         self.session = self.task.session
         first = self.session.inputs[0]
         batch_dim = first.shape[0] if first.shape else 1

@@ -83,7 +83,7 @@ def bench_inputs(session: Session, batch: int, shapes: Dict[str, List[int]], see
             continue
         if not info.shape:
             continue
-        dims = list(info.shape)
+        dims: List[Any] = list(info.shape)
         if not isinstance(dims[0], int):
             dims[0] = batch
         elif dims[0] != batch:

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
+from ..chips import DEFAULT_CANN, DEFAULT_SOC
 from ..onnx.check import suggest_gears
 from ..onnx.inspect import summarize
 from ..spec import DeploySpec, guess_layout, save_document
@@ -76,7 +77,7 @@ def _task(meta: Dict[str, str], summary: Any) -> str:
     return "none"
 
 
-def init_spec(model: PathLike, spec_file: PathLike, soc: str = "Ascend310P3", cann: str = "8.0") -> DeploySpec:
+def init_spec(model: PathLike, spec_file: PathLike, soc: str = DEFAULT_SOC, cann: str = DEFAULT_CANN) -> DeploySpec:
     """The starting spec for `model`, with its paths relative to `spec_file` (not written)."""
     model, spec_file = Path(model), Path(spec_file)
     summary = summarize(model)

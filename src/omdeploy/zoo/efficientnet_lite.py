@@ -7,12 +7,12 @@ Preprocessing for the released weights: short side 256, centre crop 224, RGB, (x
 from __future__ import annotations
 
 import math
-from typing import List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from .._optional import require
 
 torch = require("torch", "the EfficientNet-Lite0 example model")
-nn = torch.nn
+nn: Any = torch.nn
 
 # (repeats, kernel, stride, expand_ratio, in, out) of EfficientNet-B0; Lite0 has width = depth = 1.0
 BLOCKS: List[Tuple[int, int, int, int, int, int]] = [
@@ -25,10 +25,10 @@ BLOCKS: List[Tuple[int, int, int, int, int, int]] = [
     (1, 3, 1, 6, 192, 320),
 ]
 BN_EPS = 1e-3
-PREPROCESS = {"color": "rgb", "resize": "crop", "short_side": 256, "mean": [127.0], "std": [128.0]}
+PREPROCESS: Dict[str, Any] = {"color": "rgb", "resize": "crop", "short_side": 256, "mean": [127.0], "std": [128.0]}
 
 
-def same_conv(in_ch: int, out_ch: int, kernel: int, stride: int, size: int, groups: int = 1) -> Tuple[nn.Module, int]:
+def same_conv(in_ch: int, out_ch: int, kernel: int, stride: int, size: int, groups: int = 1) -> Tuple[Any, int]:
     """Conv2d with TF 'SAME' padding for a `size`x`size` input; returns (module, output size)."""
     out_size = math.ceil(size / stride)
     pad = max((out_size - 1) * stride + kernel - size, 0)

@@ -1,6 +1,6 @@
 """State of the fake NPU: initialisation, contexts, device memory, data buffers, datasets, models.
 
-Every call checks what the real runtime checks (reference/cann.md sections 4 and 7) and answers with the
+Every call checks what the real runtime checks (docs/reference.md [acl-codes], [pyacl]) and answers with the
 real error code, and every allocation and copy is counted so tests can assert on them.
 """
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""NAME:V1,V2,... options (--shape, --range, --dynamic): the name ends at the last colon everywhere, as in ATC's
+--input_shape ('in1:1,3,-1,-1', names may contain ':'), and the old spellings keep working."""
+from __future__ import annotations
+
+import pytest
+
+from omdeploy.cli._output import parse_named
+from omdeploy.errors import UserError
+from omdeploy.onnx.sanitize import parse_input_shapes
+
+
+def test_a_plain_name_as_before():
+    assert parse_named(["x:1,3,8,8"], "--shape", "1,3,640,640", int) == {"x": [1, 3, 8, 8]}
+    assert parse_named(["x:0,255"], "--range", "LOW,HIGH") == {"x": [0.0, 255.0]}
+
+
+def test_a_name_with_colons_ends_at_the_last_one():
+    """A TensorFlow export names its input 'input:0'; sanitize's parser already read it so."""
+    text = "input:0:1,3,8,8"
+    assert parse_named([text], "--shape", "1,3,640,640", int) == {"input:0": [1, 3, 8, 8]}
+    assert parse_named([text], "--shape", "1,3,640,640", int) == parse_input_shapes([text])
+
+
+@pytest.mark.parametrize("text", [":1,3", "x", "x:", "x:1,a"])
+def test_malformed_values_are_refused(text):
+    with pytest.raises(UserError, match="expected NAME:"):
+        parse_named([text], "--shape", "1,3,640,640", int)
+
+
+def test_export_dynamic_axes_take_the_same_split():
+    from omdeploy.cli.export import _dynamic_axes
+
+    assert _dynamic_axes(["images:0,2,3"]) == {"images": {0: "images_0", 2: "images_2", 3: "images_3"}}
+    assert _dynamic_axes(["input:0:0"]) == {"input:0": {0: "input:0_0"}}
+    with pytest.raises(UserError, match="--dynamic: expected NAME:AXIS"):
+        _dynamic_axes([":0"])
