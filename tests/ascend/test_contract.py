@@ -62,3 +62,46 @@ def test_aipp_file_on_the_second_onnx_input_in_any_spec_order(tmp_path, spec_ord
 def test_hw_axes_are_decided_once_and_nd_has_none():
     assert hw_axes("NCHW") == (2, 3) and hw_axes("NHWC") == (1, 2)
     assert hw_axes("ND") is None and hw_axes("NCDHW") is None
+
+
+def test_nd_with_a_shape_takes_the_image_plane_the_shape_shows():
+    assert hw_axes("ND", [1, 3, 32, 48]) == (2, 3)      # ONNX's own channels-first data
+    assert hw_axes("ND", [1, 32, 48, 3]) == (1, 2)      # channels-last data
+    assert hw_axes("ND", [1, 32, 320]) == (1, 2)        # (N, H, W), e.g. a text line
+    assert hw_axes("ND", [8]) is None
+
+
+def test_image_hw_of_yuv420sp_planes_is_two_thirds_of_the_rows():
+    from omdeploy.ascend.contract import image_hw
+
+    # (N, H*3/2, W, 1) is the documented YUV420SP input shape: a 224x224 picture is 336 rows of planes
+    assert image_hw([1, 336, 224, 1], "NHWC", "nv12") == (224, 224)
+    assert image_hw([1, 224, 224, 3], "NHWC", "bgr") == (224, 224)
+    assert image_hw([1, 3, -1, 224], "NCHW") == (None, 224)
+
+
+@pytest.mark.parametrize("fmt", ["nv12", "nv21"])
+def test_yuv420sp_encoding_matches_opencv_and_aipp_decodes_it_back(assets, fmt):
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    from omdeploy.ascend.aipp import emulate
+    from omdeploy.ascend.contract import yuv420sp
+    from omdeploy.tasks.image import load_image
+    from omdeploy.tasks.preprocess import fit
+    from omdeploy.spec import PreprocessSpec
+
+    rgb, _ = fit(load_image(assets.image("chelsea.png")), 96, 128, PreprocessSpec())
+    planes = yuv420sp(rgb, nv21=fmt == "nv21")
+    assert planes.shape == (144, 128, 1) and planes.dtype == np.uint8
+    # a second implementation: OpenCV's BT.601 narrow-range I420 (Y plane, then U and V planes)
+    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).astype(int)
+    assert np.abs(planes[:96, :, 0].astype(int) - i420[:96]).max() <= 1
+    u, v = i420[96:120].reshape(48, 64), i420[120:].reshape(48, 64)
+    uv = planes[96:, :, 0].reshape(48, 64, 2).astype(int)
+    first, second = (v, u) if fmt == "nv21" else (u, v)
+    assert np.abs(uv[..., 0] - first).max() <= 1 and np.abs(uv[..., 1] - second).max() <= 1
+    # AIPP's own YUV->RGB (the emulator) gives the photo back, up to chroma subsampling
+    config = aipp_for((96, 128), "rgb", fmt)
+    back = emulate(config, planes, output_dtype="uint8").transpose(1, 2, 0).astype(int)
+    assert np.abs(back - rgb.astype(int)).mean() < 4

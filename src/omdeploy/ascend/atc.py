@@ -136,7 +136,9 @@ def _image_size_gears(opts: Options, gears: List[List[str]], positions: Position
     fmt = default_input_format(opts)
     if fmt not in ("NCHW", "NHWC"):
         problems.append("--dynamic_image_size needs --input_format NCHW or NHWC, got {}".format(fmt))
-    hw = (2, 3) if fmt == "NCHW" else (1, 2)
+    from .contract import hw_axes
+
+    hw = hw_axes(fmt) or hw_axes("NCHW")
     if any(axis not in hw for _, axis, _ in positions):
         problems.append("--dynamic_image_size: -1 may only mark H and W in --input_shape, got {!r}".format(
             opts.get("input_shape")))

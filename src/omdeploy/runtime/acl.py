@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+from ..ascend.contract import hw_axes
 from ..errors import ToolchainError, UserError
 from ..log import info_once, logger, warning_once
 from ..spec import Sidecar
@@ -314,8 +315,9 @@ class AclBackend(Backend):
     def _dim_name(self, layout: str, axis: int) -> Dim:
         if self.gears.mode == "batch" and axis == 0:
             return "batch"
-        if self.gears.mode == "image_size" and layout in ("NCHW", "NHWC"):
-            return {"NCHW": {2: "height", 3: "width"}, "NHWC": {1: "height", 2: "width"}}[layout].get(axis, "?")
+        axes = hw_axes(layout) if self.gears.mode == "image_size" else None
+        if axes is not None and axis in axes:
+            return "height" if axis == axes[0] else "width"
         return "?"
 
     def _dataset(self, tensors: Sequence[_Tensor]) -> int:

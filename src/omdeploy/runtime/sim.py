@@ -26,6 +26,7 @@ import numpy as np
 from .._optional import require
 from ..errors import UserError, one_of
 from ..log import info_once, logger
+from ..ascend.contract import hw_axes
 from ..spec import DeploySpec
 from .base import Backend, Dim, TensorInfo, guess_layout
 
@@ -370,8 +371,7 @@ def gear_key(spec: DeploySpec, inputs: Sequence[DeviceInput], feeds: Dict[str, n
         if spec.dynamic.mode == "batch":
             axes = [a for a in axes if a == 0]
         elif spec.dynamic.mode == "image_size":
-            h, w = (1, 2) if item.info.layout == "NHWC" else (2, 3)
-            axes = [a for a in axes if a in (h, w)]
+            axes = [a for a in axes if a in (hw_axes(item.info.layout, item.info.shape) or ())]
         values.extend(int(shape[a]) for a in axes)
     if spec.dynamic.mode == "batch" and values:
         return (values[0],) if len(set(values)) == 1 else tuple(values)
@@ -596,8 +596,8 @@ def output_types(atc_argv: Sequence[str]) -> Dict[str, str]:
 
 def _model_hw(item: DeviceInput, value: np.ndarray) -> Tuple[int, int]:
     """The network's H, W for this feed (a gear's, when AIPP's source size is 0 = the model input's)."""
-    h_axis = 1 if item.model_layout == "NHWC" else 2
-    dims = item.model_shape[h_axis:h_axis + 2]
+    h_axis, w_axis = hw_axes(item.model_layout, item.model_shape) or (2, 3)
+    dims = [item.model_shape[h_axis], item.model_shape[w_axis]]
     if all(isinstance(d, int) for d in dims):
         return int(dims[0]), int(dims[1])
     return int(value.shape[1]), int(value.shape[2])

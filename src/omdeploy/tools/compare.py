@@ -268,9 +268,17 @@ def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
     return [int(d) for d in shape]
 
 
-def _image_hw(info: TensorInfo, shape: List[int]) -> Tuple[int, int]:
-    nhwc = info.layout == "NHWC"  # device backends report an AIPP input as uint8 NHWC
-    return (shape[1], shape[2]) if nhwc else (shape[2], shape[3])
+def _image_hw(info: TensorInfo, shape: List[int], spec: Optional[DeploySpec]) -> Tuple[int, int]:
+    """The photo's size for this input (ascend.contract.image_hw): YUV420SP planes hold a picture of 2/3 their
+    rows, and every side then converts the same RGB picture to what it takes (run_all)."""
+    from ..ascend.contract import image_hw
+    from ..tasks.preprocess import feed_format
+
+    h, w = image_hw(shape, info.layout, feed_format(info, spec.preprocess if spec is not None else None))
+    if h is None or w is None:
+        raise UserError("input '{}' {} is not an image input with a known size".format(info.name, info.shape_str()),
+                        hint="give .npy/.npz arrays, or --shape {}:DIMS".format(info.name))
+    return h, w
 
 
 def image_sample(path: Path, infos: Sequence[TensorInfo], spec: Optional[DeploySpec],
@@ -285,7 +293,7 @@ def image_sample(path: Path, infos: Sequence[TensorInfo], spec: Optional[DeployS
         raise UserError("images need a model with one image input, got inputs {}".format(
             one_of([i.name for i in infos])), hint="give .npz files with one array per input name")
     info = images[0]
-    height, width = _image_hw(info, _shape_for(info, shapes))
+    height, width = _image_hw(info, _shape_for(info, shapes), spec)
     pre = spec.preprocess if spec is not None and spec.preprocess is not None else PreprocessSpec()
     image, _ = fit(load_image(path), height, width, pre)
     return {info.name: image}
@@ -404,12 +412,13 @@ def device_pixels(session: Session) -> Callable[[str, np.ndarray], np.ndarray]:
 
     pre = session.spec.preprocess if session.spec is not None else None
     formats = {i.name: feed_format(i, pre) for i in session.inputs}
+    matrix = pre.yuv_matrix if pre is not None else "bt601_narrow"
 
     def to_device(name: str, image: np.ndarray) -> np.ndarray:
         if image.ndim < 3 or image.shape[-1] != 3:
             return image
         try:
-            return convert(image, formats.get(name, "rgb"))
+            return convert(image, formats.get(name, "rgb"), matrix)
         except UserError as exc:
             raise UserError("{}: {}".format(session.path, exc), hint="give .npy/.npz inputs already in {}".format(
                 formats.get(name))) from None
