@@ -88,6 +88,7 @@ class InputContract:
     model_dtype: str
     model_layout: str
     aipp: Any = None             # omdeploy.ascend.aipp.AippConfig when AIPP feeds this input
+    pixel_format: Optional[str] = None  # AIPP inputs: the pixels the application feeds (tasks.preprocess formats)
 
     @property
     def hw_axes(self) -> Optional[Tuple[int, int]]:
@@ -149,6 +150,46 @@ def spec_sources(spec: Any) -> List[Source]:
     return [(i.name, list(i.shape), i.dtype) for i in spec.inputs]
 
 
+def pixel_format(config: Any, pre: Any = None) -> str:
+    """The pixels the application feeds an AIPP input, from its config's input_format (and, for packed RGB,
+    the spec's device_format/color: an insert_op_conf file does not say which order the model wants)."""
+    fmt = config.input_format
+    if fmt == "YUV420SP_U8":
+        return "nv21" if config.rbuv_swap_switch else "nv12"
+    if fmt == "YUV400_U8":
+        return "gray"
+    declared = (pre.device_format or pre.color) if pre is not None else None
+    if fmt == "XRGB8888_U8":
+        return declared if declared in ("xrgb", "xbgr") else "xrgb"
+    return declared if declared in ("rgb", "bgr") else "rgb"
+
+
+def aipp_formats(spec: Any) -> Dict[str, str]:
+    """input name -> the pixel format the application feeds it, for the spec's AIPP inputs."""
+    return {c.name: c.pixel_format for c in spec_contract(spec) if c.pixel_format is not None}
+
+
+def described_input(shape: Sequence[Dim], dtype: Any, layout: str, declared: Any, nbytes: Optional[int] = None
+                    ) -> Tuple[Tuple[Dim, ...], str]:
+    """(shape, layout) the application feeds an input of a loaded .om: the runtime's model description, with
+    the sidecar's contract entry (`declared`, an InputSpec) filling in what a description cannot say. An AIPP
+    input takes its uint8 NHWC bytes whatever dims the description reports (when the byte size agrees, if
+    known); an input described as ND keeps its dims and takes the declared layout. The acl and mindx backends
+    both ask this."""
+    import numpy as np
+
+    shape = tuple(shape)
+    if declared is None or np.dtype(declared.dtype) != np.dtype(dtype):
+        return shape, layout
+    static = all(isinstance(d, int) and d > 0 for d in declared.shape)
+    if np.dtype(dtype) == np.uint8 and declared.layout == "NHWC" and static and (
+            nbytes is None or int(np.prod(declared.shape)) == nbytes):
+        return tuple(declared.shape), "NHWC"
+    if layout == "ND" and declared.layout != "ND" and len(declared.shape) == len(shape):
+        return shape, declared.layout
+    return shape, layout
+
+
 def spec_contract(spec: Any) -> List[InputContract]:
     """The device contract of a spec: over the ONNX model's real inputs when it can be read, else over the
     spec's own inputs."""
@@ -183,7 +224,7 @@ def device_contract(spec: Any, sources: Sequence[Source]) -> List[InputContract]
         config = configs.get(name)
         if config is not None:
             out.append(InputContract(name, list(device_input_shape(config, shape, layout)), "uint8", "NHWC",
-                                     shape, dtype, layout, config))
+                                     shape, dtype, layout, config, pixel_format(config, spec.preprocess)))
         else:
             out.append(InputContract(name, list(shape), item.dtype if item is not None else dtype, layout,
                                      shape, dtype, layout))
@@ -191,4 +232,5 @@ def device_contract(spec: Any, sources: Sequence[Source]) -> List[InputContract]
 
 
 __all__ = ["InputContract", "device_contract", "aipp_by_input", "onnx_sources", "spec_sources", "hw_axes",
-           "image_hw", "yuv420sp", "YUV420SP_FORMATS", "spec_contract"]
+           "image_hw", "yuv420sp", "YUV420SP_FORMATS", "spec_contract", "pixel_format", "aipp_formats",
+           "described_input"]

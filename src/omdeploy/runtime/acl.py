@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from ..ascend.contract import hw_axes
+from ..ascend.contract import described_input, hw_axes
 from ..errors import ToolchainError, UserError
 from ..log import info_once, logger, warning_once
 from ..spec import Sidecar
@@ -351,12 +351,8 @@ class AclBackend(Backend):
                              "trusting the model (the sidecar may be stale)", sidecar_path, info.name,
                              spec.dtype, info.dtype.name)
                 continue
-            static = all(isinstance(d, int) and d > 0 for d in spec.shape)
-            if info.dtype == np.uint8 and spec.layout == "NHWC" and static and int(np.prod(spec.shape)) == tensor.size:
-                # an AIPP input takes the image as uint8 NHWC bytes, whatever dims the description reports
-                tensor.info = TensorInfo(info.name, tuple(spec.shape), info.dtype, "NHWC")
-            elif info.layout == "ND" and spec.layout != "ND" and len(spec.shape) == info.rank:
-                tensor.info = TensorInfo(info.name, info.shape, info.dtype, spec.layout)
+            shape, layout = described_input(info.shape, info.dtype, info.layout, spec, tensor.size)
+            tensor.info = TensorInfo(info.name, shape, info.dtype, layout)
 
     # ---- running ----------------------------------------------------------------------------------
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:

@@ -85,18 +85,22 @@ class ImagePreprocessor:
         self.info = info
         self.pre = pre
         self._adapter = InputAdapter(info, pre)
-        self._format = check_pixel_format(feed_format(info, pre))  # refused when opened, not per image
+        self._crop = (0, 0)  # (top, left) AIPP crops from the image fed, before the model sees it
+        fmt = feed_format(info, pre)
+        self._aipp = pre.where == "aipp"
+        if spec is not None and np.dtype(info.dtype) == np.uint8 and (pre.where == "aipp" or spec.atc.insert_op_conf):
+            # the device contract: AIPP from preprocess or from the user's own insert_op_conf file
+            from ..ascend.contract import spec_contract
+
+            contract = next((c for c in spec_contract(spec) if c.name == info.name and c.aipp is not None), None)
+            if contract is not None:
+                self._aipp, fmt = True, contract.pixel_format or fmt
+                if contract.aipp.crop:
+                    self._crop = (contract.aipp.load_start_pos_h, contract.aipp.load_start_pos_w)
+        self._format = check_pixel_format(fmt)  # refused when opened, not per image
         from ..ascend.contract import image_hw
 
         self.size = image_hw(info.shape, info.layout, self._format)
-        self._crop = (0, 0)  # (top, left) AIPP crops from the image fed, before the model sees it
-        if spec is not None and pre.where == "aipp" and np.dtype(info.dtype) == np.uint8:
-            from ..ascend.aipp import aipp_from_spec, aipp_inputs
-
-            if info.name in aipp_inputs(spec):
-                config = aipp_from_spec(spec, info.name)
-                if config.crop:
-                    self._crop = (config.load_start_pos_h, config.load_start_pos_w)
 
     def __call__(self, image: np.ndarray, size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, Geometry]:
         height, width = size or self.size
@@ -108,7 +112,7 @@ class ImagePreprocessor:
         fitted, geometry = fit(image, height, width, self.pre)
         if fitted.ndim == 3 and fitted.shape[-1] == 3:
             fitted = device_pixels(fitted, self._format, self.pre.yuv_matrix)
-        if self.pre.where == "aipp":
+        if self._aipp:
             if self._crop != (0, 0):
                 geometry = dataclasses.replace(geometry, pad_x=geometry.pad_x - self._crop[1],
                                                pad_y=geometry.pad_y - self._crop[0])

@@ -272,9 +272,8 @@ def _image_hw(info: TensorInfo, shape: List[int], spec: Optional[DeploySpec]) ->
     """The photo's size for this input (ascend.contract.image_hw): YUV420SP planes hold a picture of 2/3 their
     rows, and every side then converts the same RGB picture to what it takes (run_all)."""
     from ..ascend.contract import image_hw
-    from ..tasks.preprocess import feed_format
 
-    h, w = image_hw(shape, info.layout, feed_format(info, spec.preprocess if spec is not None else None))
+    h, w = image_hw(shape, info.layout, pixel_formats(spec, [info])[info.name])
     if h is None or w is None:
         raise UserError("input '{}' {} is not an image input with a known size".format(info.name, info.shape_str()),
                         hint="give .npy/.npz arrays, or --shape {}:DIMS".format(info.name))
@@ -404,14 +403,26 @@ def load_golden(path: Path) -> Golden:
 
 # ---- running -----------------------------------------------------------------------------------------
 
+def pixel_formats(spec: Optional[DeploySpec], infos: Sequence[TensorInfo]) -> Dict[str, str]:
+    """input name -> the pixels a side takes from a photo: the device contract's format for an AIPP input of
+    the .om (uint8: from preprocess or the user's insert_op_conf), else RGB (or gray) for the host's adapter."""
+    from ..ascend.contract import aipp_formats
+    from ..tasks.preprocess import feed_format
+
+    aipp = aipp_formats(spec) if spec is not None else {}
+    pre = spec.preprocess if spec is not None else None
+    return {i.name: aipp[i.name] if i.name in aipp and np.dtype(i.dtype) == np.uint8 else feed_format(i, pre)
+            for i in infos}
+
+
 def device_pixels(session: Session) -> Callable[[str, np.ndarray], np.ndarray]:
     """How a decoded RGB image for input `name` becomes the pixels this side takes, as `omdeploy run` feeds
     them (tasks.preprocess.feed_format): the spec's AIPP device_format for the device's AIPP input (the app's
     contract with the .om); RGB everywhere else, or gray for a gray model."""
-    from ..tasks.preprocess import device_pixels as convert, feed_format
+    from ..tasks.preprocess import device_pixels as convert
 
     pre = session.spec.preprocess if session.spec is not None else None
-    formats = {i.name: feed_format(i, pre) for i in session.inputs}
+    formats = pixel_formats(session.spec, session.inputs)
     matrix = pre.yuv_matrix if pre is not None else "bt601_narrow"
 
     def to_device(name: str, image: np.ndarray) -> np.ndarray:
