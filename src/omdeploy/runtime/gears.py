@@ -65,6 +65,24 @@ class Gears:
                 return Plan(bigger[0], key[0])
         return None
 
+    def smallest(self, shape: Any, layout: str) -> Optional[List[int]]:
+        """`shape` with its dynamic dims set from the smallest gear, when this input's dynamic dims are the
+        gear's alone (batch: dim 0; image_size: H and W); None otherwise (dims gears span every input)."""
+        from ..ascend.contract import hw_axes
+
+        dynamic = [i for i, d in enumerate(shape) if not (isinstance(d, int) and d > 0)]
+        if not self.values or not dynamic:
+            return None
+        dims = list(shape)
+        first = min(self.values, key=lambda g: (int(np.prod(g)), g))
+        if self.mode == "batch" and dynamic == [0]:
+            dims[0] = first[0]
+        elif self.mode == "image_size" and tuple(dynamic) == hw_axes(layout, shape):
+            dims[dynamic[0]], dims[dynamic[1]] = first
+        else:
+            return None
+        return [int(d) for d in dims]
+
     def refusal_hint(self, key: Gear, pad: bool = True) -> str:
         """What to do about a `key` that plan() refused."""
         if self.mode == "batch":

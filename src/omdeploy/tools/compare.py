@@ -256,11 +256,17 @@ def _expand(paths: Sequence[Path]) -> List[Path]:
     return files_with_suffixes(paths, IMAGE_SUFFIXES + (".npy", ".npz"), what="images or arrays")
 
 
-def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
+def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]], spec: Optional[DeploySpec] = None) -> List[int]:
+    """The shape to feed: --shape, else the input's own, with gear dims from the spec's smallest gear (batch 1
+    of gears 1, 2, 4) when no --shape says otherwise."""
+    from ..runtime.gears import Gears
+
     if info.name in shapes and len(shapes[info.name]) != info.rank:
         raise UserError("--shape {}: expected {} dims like {}, got {}".format(
             info.name, info.rank, info.shape_str(), ",".join(map(str, shapes[info.name]))))
     shape = shapes.get(info.name) or list(info.shape)
+    if not all(isinstance(d, int) and d > 0 for d in shape) and spec is not None:
+        shape = Gears.from_spec(spec).smallest(shape, info.layout) or shape
     if len(shape) != info.rank or not all(isinstance(d, int) for d in shape):
         raise UserError("input '{}' has dynamic dims {}; say which shape to feed".format(info.name, info.shape_str()),
                         hint="--shape {}:{}".format(info.name, ",".join(str(d) if isinstance(d, int) else "N"
@@ -292,7 +298,7 @@ def image_sample(path: Path, infos: Sequence[TensorInfo], spec: Optional[DeployS
         raise UserError("images need a model with one image input, got inputs {}".format(
             one_of([i.name for i in infos])), hint="give .npz files with one array per input name")
     info = images[0]
-    height, width = _image_hw(info, _shape_for(info, shapes), spec)
+    height, width = _image_hw(info, _shape_for(info, shapes, spec), spec)
     pre = spec.preprocess if spec is not None and spec.preprocess is not None else PreprocessSpec()
     image, _ = fit(load_image(path), height, width, pre)
     return {info.name: image}
@@ -314,14 +320,15 @@ def array_samples(path: Path, infos: Sequence[TensorInfo]) -> List[Tuple[str, Sa
 
 
 def random_samples(infos: Sequence[TensorInfo], count: int, seed: int, shapes: Dict[str, List[int]],
-                   ranges: Dict[str, Tuple[float, float]]) -> List[Tuple[str, Sample]]:
+                   ranges: Dict[str, Tuple[float, float]], spec: Optional[DeploySpec] = None
+                   ) -> List[Tuple[str, Sample]]:
     """Seeded random data: uniform within the input's range ([0, 1) by default, [0, 255] for uint8)."""
     rng = np.random.default_rng(seed)
     samples = []
     for k in range(count):
         sample = {}
         for info in infos:
-            shape = _shape_for(info, shapes)
+            shape = _shape_for(info, shapes, spec)
             dtype = np.dtype(info.dtype)
             low, high = ranges.get(info.name, (0, 255) if dtype == np.uint8 else (0.0, 1.0))
             if dtype.kind in "iu":
@@ -344,7 +351,7 @@ def make_samples(inputs: Sequence[Path], infos: Sequence[TensorInfo], spec: Opti
                  seed: int, shapes: Dict[str, List[int]], ranges: Dict[str, Tuple[float, float]]
                  ) -> List[Tuple[str, Sample]]:
     if not inputs:
-        return random_samples(infos, random or 1, seed, shapes, ranges)
+        return random_samples(infos, random or 1, seed, shapes, ranges, spec)
     samples: List[Tuple[str, Sample]] = []
     for path in _expand(inputs):
         if path.suffix.lower() in (".npy", ".npz"):
