@@ -178,8 +178,7 @@ def _planned(tmp_path, cli, row):
     return spec_path, sidecars[0]
 
 
-@pytest.mark.parametrize("row", [pytest.param(r, marks=pytest.mark.xfail(strict=True, reason="NHWC ONNX refused"))
-                                 if r == "nhwc_input" else r for r in sorted(MATRIX)])
+@pytest.mark.parametrize("row", sorted(MATRIX))
 def test_sidecar_simulator_acl_run_and_compare_see_one_contract(row, tmp_path, cli, fake_acl, photo):
     _, body, expected, single_image = MATRIX[row]
     spec_path, sidecar_path = _planned(tmp_path, cli, row)

@@ -105,3 +105,57 @@ def test_yuv420sp_encoding_matches_opencv_and_aipp_decodes_it_back(assets, fmt):
     config = aipp_for((96, 128), "rgb", fmt)
     back = emulate(config, planes, output_dtype="uint8").transpose(1, 2, 0).astype(int)
     assert np.abs(back - rgb.astype(int)).mean() < 4
+
+
+def _nhwc_spec(tmp_path, **extra):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("ReduceMean", ["image"], ["out"], axes=[1, 2], keepdims=0)], "nhwc",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 16, 16, 3])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "nhwc.onnx"))
+    return DeploySpec.from_dict(dict({"model": "nhwc.onnx", "inputs": [
+        {"name": "image", "shape": [1, 16, 16, 3], "layout": "NHWC"}]}, **extra), base_dir=str(tmp_path))
+
+
+def test_an_nhwc_onnx_input_converts_as_nd_and_round_trips_through_the_atc_parser(tmp_path):
+    import numpy as np
+
+    from omdeploy.ascend.atc import build_argv, check_options, parse_atc, spec_from_atc
+    from omdeploy.runtime.session import Session
+
+    spec = _nhwc_spec(tmp_path)
+    argv = build_argv(spec)
+    # ATC's --input_format page: ONNX takes NCHW, NCDHW, ND (any format, N <= 4); NHWC is not among them
+    assert "--input_format=ND" in argv and "--input_shape=image:1,16,16,3" in argv
+    opts = parse_atc(argv)
+    check_options(opts)  # ATC's rules accept it
+    back = spec_from_atc(argv, base_dir=str(tmp_path))
+    assert [(i.name, i.shape, i.layout) for i in back.inputs] == [("image", [1, 16, 16, 3], "ND")]
+    assert build_argv(back) == argv  # the parsed command converts to the same command
+    assert convert(spec, tmp_path / "out", plan=True).status == "planned"
+    # the simulator runs it with the data as given (channels last), as the .om takes it
+    image = np.random.default_rng(0).uniform(0, 1, (1, 16, 16, 3)).astype(np.float32)
+    with Session(tmp_path / "nhwc.onnx", backend="sim", spec=spec) as sim:
+        assert sim.inputs[0].shape == (1, 16, 16, 3)
+        np.testing.assert_allclose(sim.run([image])["out"], image.mean(axis=(1, 2)), atol=2e-3)
+
+
+def test_aipp_on_an_nhwc_onnx_input_is_refused_with_the_reason(tmp_path):
+    from omdeploy.ascend.atc import build_argv
+    from omdeploy.errors import UserError
+
+    spec = _nhwc_spec(tmp_path, preprocess={"where": "aipp"})
+    with pytest.raises(UserError, match="only as --input_format=ND.*NCHW or NHWC") as refused:
+        build_argv(spec)
+    assert "preprocess.where: host" in refused.value.hint
+
+
+def test_an_explicit_nhwc_input_format_for_onnx_says_to_use_nd(tmp_path):
+    from omdeploy.ascend.atc import build_argv
+    from omdeploy.errors import UserError
+
+    with pytest.raises(UserError, match="converts with --input_format=ND"):
+        build_argv(_nhwc_spec(tmp_path, atc={"input_format": "NHWC"}))
