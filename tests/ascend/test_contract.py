@@ -159,3 +159,27 @@ def test_an_explicit_nhwc_input_format_for_onnx_says_to_use_nd(tmp_path):
 
     with pytest.raises(UserError, match="converts with --input_format=ND"):
         build_argv(_nhwc_spec(tmp_path, atc={"input_format": "NHWC"}))
+
+
+def test_host_preprocessing_takes_format_size_and_crop_from_a_users_aipp_file_on_the_second_input(tmp_path, assets):
+    import numpy as np
+
+    from omdeploy.runtime.base import TensorInfo
+    from omdeploy.spec import PreprocessSpec
+    from omdeploy.tasks.image import load_image
+    from omdeploy.tasks.preprocess import ImagePreprocessor
+
+    _two_input_model(tmp_path / "two.onnx")
+    # NV12 pictures of 12x12 fed to the 8x8 image input (ONNX rank 1): AIPP centre-crops from (2, 2)
+    config = aipp_for((8, 8), "rgb", "nv12", device_hw=(12, 12), related_input_rank=1)
+    assert (config.load_start_pos_h, config.load_start_pos_w) == (2, 2)
+    (tmp_path / "my.cfg").write_text(write_aipp(config))
+    spec = DeploySpec.from_dict({"model": "two.onnx", "atc": {"insert_op_conf": "my.cfg", "input_format": "NCHW"},
+                                 "inputs": [{"name": "image", "shape": [1, 3, 8, 8]},
+                                            {"name": "meta", "shape": [1, 4], "layout": "ND"}]},
+                                base_dir=str(tmp_path))
+    device = TensorInfo("image", (1, 18, 12, 1), np.dtype(np.uint8), "NHWC")  # 12 * 3/2 rows of planes
+    tensor, geometry = ImagePreprocessor(device, PreprocessSpec(resize="stretch"), spec)(
+        load_image(assets.image("chelsea.png")))
+    assert tensor.shape == (1, 18, 12, 1) and tensor.dtype == np.uint8
+    assert (geometry.pad_x, geometry.pad_y) == (-2, -2)  # the model sees the picture from (2, 2) on

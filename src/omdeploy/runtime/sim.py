@@ -7,7 +7,8 @@ Everything comes from the DeploySpec (the one-spec rule):
   folded), then every tensor an fp16 op reads or writes is rounded to float16 (`apply_precision`); ops the
   device runs in float32 (FP32_ONLY_OPS) are kept and listed in `describe()["kept_fp32"]`;
 - the output types (`--output_type`, spec output dtype);
-- a shape that is not a compiled gear is refused as the device refuses it (145013);
+- the compiled gears, with the acl backend's policy (runtime/gears.py): a batch between gears is padded to the
+  next gear and sliced back; any other shape that is not a gear is refused as the device refuses it (145013);
 - device memory per input/output and for the weights, compared with the soc's memory (207001 when over).
 
     with Session("deploy.yaml", backend="sim") as s:
