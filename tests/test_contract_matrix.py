@@ -1,6 +1,6 @@
 """The device contract over a matrix of specs: what `convert --plan` writes in the sidecar, the simulator's
-Session inputs, the acl backend's inputs (the strict fake, loading the planned .om described as the sidecar
-says) and what `run` and `compare` feed are one and the same; `compare SPEC SPEC@sim -i photo` runs on every
+Session inputs, the acl and mindx backends' inputs (the strict fakes, loading the planned .om described as the
+sidecar says) and what `run` and `compare` feed are one and the same; `compare SPEC SPEC@sim -i photo` runs on every
 single-image spec.
 
 Independent evidence for each row: the expected device inputs are written out by hand from the documented
@@ -147,9 +147,11 @@ def _rows(infos):
 
 @pytest.fixture
 def fake_acl():
+    """The strict fakes of pyACL and the MindX SDK on the import path, released afterwards."""
     with fakes_on_path():
         yield importlib.import_module("fake_om")
         importlib.import_module("omdeploy.runtime.acl").shutdown()
+        importlib.import_module("omdeploy.runtime.mindx").shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +199,8 @@ def test_sidecar_simulator_acl_run_and_compare_see_one_contract(row, tmp_path, c
                  "format": i.layout if i.layout in ("NCHW", "NHWC") else "ND"} for i in sidecar.inputs])
     with Session(om, backend="acl") as acl:
         assert _rows(acl.inputs) == expected
+    with Session(om, backend="mindx") as mindx:
+        assert _rows(mindx.inputs) == expected
 
     from omdeploy.tools.compare import device_pixels, feed_infos, make_samples
 
