@@ -183,3 +183,14 @@ def test_host_preprocessing_takes_format_size_and_crop_from_a_users_aipp_file_on
         load_image(assets.image("chelsea.png")))
     assert tensor.shape == (1, 18, 12, 1) and tensor.dtype == np.uint8
     assert (geometry.pad_x, geometry.pad_y) == (-2, -2)  # the model sees the picture from (2, 2) on
+
+
+def test_feeding_a_built_model_survives_an_aipp_file_left_behind(tmp_path):
+    from omdeploy.ascend.contract import aipp_formats, spec_contract
+    from omdeploy.errors import UserError
+
+    _two_input_model(tmp_path / "two.onnx")
+    spec = DeploySpec.from_dict({"model": "two.onnx", "atc": {"insert_op_conf": "gone.cfg"}}, base_dir=str(tmp_path))
+    with pytest.raises(UserError):
+        spec_contract(spec)  # converting needs the file
+    assert aipp_formats(spec) == {}  # feeding an .om on the box goes on with the sidecar's inputs

@@ -166,7 +166,21 @@ def pixel_format(config: Any, pre: Any = None) -> str:
 
 def aipp_formats(spec: Any) -> Dict[str, str]:
     """input name -> the pixel format the application feeds it, for the spec's AIPP inputs."""
-    return {c.name: c.pixel_format for c in spec_contract(spec) if c.pixel_format is not None}
+    return {c.name: c.pixel_format for c in feeding_contract(spec) if c.pixel_format is not None}
+
+
+def feeding_contract(spec: Any) -> List[InputContract]:
+    """spec_contract for feeding a model that is already built (run, compare): when the contract cannot be
+    derived here (e.g. the spec's insert_op_conf file was not copied next to the .om) the sidecar's inputs still
+    say what the .om takes, so this warns once and gives no AIPP facts instead of failing."""
+    try:
+        return spec_contract(spec)
+    except UserError as exc:
+        from ..log import warning_once
+
+        warning_once(("contract", str(spec.model)), "cannot derive the device contract of %s here (%s): feeding "
+                     "images as RGB", spec.model, exc)
+        return []
 
 
 def described_input(shape: Sequence[Dim], dtype: Any, layout: str, declared: Any, nbytes: Optional[int] = None
@@ -233,4 +247,4 @@ def device_contract(spec: Any, sources: Sequence[Source]) -> List[InputContract]
 
 __all__ = ["InputContract", "device_contract", "aipp_by_input", "onnx_sources", "spec_sources", "hw_axes",
            "image_hw", "yuv420sp", "YUV420SP_FORMATS", "spec_contract", "pixel_format", "aipp_formats",
-           "described_input"]
+           "described_input", "feeding_contract"]

@@ -90,9 +90,9 @@ class ImagePreprocessor:
         self._aipp = pre.where == "aipp"
         if spec is not None and np.dtype(info.dtype) == np.uint8 and (pre.where == "aipp" or spec.atc.insert_op_conf):
             # the device contract: AIPP from preprocess or from the user's own insert_op_conf file
-            from ..ascend.contract import spec_contract
+            from ..ascend.contract import feeding_contract
 
-            contract = next((c for c in spec_contract(spec) if c.name == info.name and c.aipp is not None), None)
+            contract = next((c for c in feeding_contract(spec) if c.name == info.name and c.aipp is not None), None)
             if contract is not None:
                 self._aipp, fmt = True, contract.pixel_format or fmt
                 if contract.aipp.crop:
