@@ -124,6 +124,10 @@ MATRIX = {
                     {"inputs": [{"name": "image", "shape": [-1, 3, 16, 16]}], "preprocess": MEAN,
                      "dynamic": {"mode": "batch", "gears": [1, 2, 4]}},
                     [("image", [-1, 3, 16, 16], "float32", "NCHW")], True),
+    "batch_gears_from_2": (lambda p: image_model(p, ["n", 3, 16, 16]),  # one photo: batch 1, padded to gear 2
+                           {"inputs": [{"name": "image", "shape": [-1, 3, 16, 16]}], "preprocess": MEAN,
+                            "dynamic": {"mode": "batch", "gears": [2, 4]}},
+                           [("image", [-1, 3, 16, 16], "float32", "NCHW")], True),
     "image_size_gears": (lambda p: image_model(p, [1, 3, "h", "w"]),
                          {"inputs": [{"name": "image", "shape": [1, 3, -1, -1]}], "preprocess": MEAN,
                           "dynamic": {"mode": "image_size", "gears": [[32, 32], [16, 16]]}},
