@@ -458,7 +458,7 @@ def device_input_shape(config: AippConfig, model_shape: Sequence[Any], layout: s
     """The NHWC uint8 shape the .om takes for an AIPP input; YUV420SP as (N, H*3/2, W, 1) planes."""
     from .contract import hw_axes
 
-    h_axis, w_axis = hw_axes(layout) or hw_axes("NHWC")  # type: ignore[misc]
+    h_axis, w_axis = hw_axes(layout) or (1, 2)  # not NCHW: the NHWC image the device takes
     model_hw = (model_shape[h_axis], model_shape[w_axis])
     if config.src_image_size_h and config.src_image_size_w:
         h, w = config.src_image_size_h, config.src_image_size_w
@@ -602,7 +602,7 @@ def aipp_from_spec(spec: Any, input_name: str) -> AippConfig:
             input_name, item.layout, item.shape), hint="AIPP needs --input_format NCHW or NHWC")
     from .contract import hw_axes
 
-    h_axis, w_axis = hw_axes(item.layout)  # type: ignore[misc]
+    h_axis, w_axis = hw_axes(item.layout) or (2, 3)
     model_hw = (item.shape[h_axis], item.shape[w_axis])
     dynamic_hw = spec.dynamic is not None and spec.dynamic.mode == "image_size"
     if not dynamic_hw and not all(isinstance(d, int) and d > 0 for d in model_hw):

@@ -138,7 +138,7 @@ def _image_size_gears(opts: Options, gears: List[List[str]], positions: Position
         problems.append("--dynamic_image_size needs --input_format NCHW or NHWC, got {}".format(fmt))
     from .contract import hw_axes
 
-    hw = hw_axes(fmt) or hw_axes("NCHW")
+    hw = hw_axes(fmt) or (2, 3)
     if any(axis not in hw for _, axis, _ in positions):
         problems.append("--dynamic_image_size: -1 may only mark H and W in --input_shape, got {!r}".format(
             opts.get("input_shape")))

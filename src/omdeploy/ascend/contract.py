@@ -7,6 +7,7 @@ shape, or on where H and W sit in a layout.
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -46,9 +47,9 @@ def image_hw(shape: Sequence[Dim], layout: str, pixel_format: str = "rgb") -> Tu
     axes = hw_axes(layout, shape)
     if axes is None:
         return None, None
-    h, w = (shape[a] for a in axes)
-    h = h if isinstance(h, int) and h > 0 else None
-    w = w if isinstance(w, int) and w > 0 else None
+    dims = [shape[a] for a in axes]
+    h: Optional[int] = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else None
+    w: Optional[int] = dims[1] if isinstance(dims[1], int) and dims[1] > 0 else None
     if pixel_format in YUV420SP_FORMATS and h is not None:
         h = h * 2 // 3
     return h, w
@@ -208,13 +209,10 @@ def spec_contract(spec: Any) -> List[InputContract]:
     """The device contract of a spec: over the ONNX model's real inputs when it can be read, else over the
     spec's own inputs."""
     path = spec.model_path
-    if path.suffix.lower() == ".onnx" and path.is_file():
-        try:
-            import onnx
-        except ImportError:
-            onnx = None
-        if onnx is not None:
-            return device_contract(spec, onnx_sources(onnx.load(str(path), load_external_data=False)))
+    if path.suffix.lower() == ".onnx" and path.is_file() and importlib.util.find_spec("onnx") is not None:
+        import onnx
+
+        return device_contract(spec, onnx_sources(onnx.load(str(path), load_external_data=False)))
     return device_contract(spec, spec_sources(spec))
 
 

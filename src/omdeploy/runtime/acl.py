@@ -37,7 +37,7 @@ from ..errors import ToolchainError, UserError
 from ..log import info_once, logger, warning_once
 from ..spec import Sidecar
 from .base import Backend, Dim, TensorInfo
-from .gears import Gears, Plan, pad_batch, slice_batch
+from .gears import Gears, Plan, slice_batch
 
 # aclDataType and aclFormat codes (reference/cann.md section 7)
 ACL_DTYPES = {0: np.float32, 1: np.float16, 2: np.int8, 3: np.int32, 4: np.uint8, 6: np.int16, 7: np.uint16,
@@ -346,8 +346,7 @@ class AclBackend(Backend):
             check(acl.rt.set_context(self._context), "acl.rt.set_context")
             arrays = [self._host_array(t, feeds[t.info.name]) for t in self._inputs]
             plan = self._plan([a.shape for a in arrays])
-            if plan.batch is not None:
-                arrays = [pad_batch(a, plan.gear[0]) for a in arrays]  # type: ignore[index]
+            arrays = [plan.pad(a) for a in arrays]
             start = time.perf_counter()
             for tensor, array in zip(self._inputs, arrays):
                 check(acl.rt.memcpy(tensor.pointer, tensor.size, array.ctypes.data, array.nbytes, self._copy_in),
@@ -394,7 +393,7 @@ class AclBackend(Backend):
             raise self._no_gear(what, hint)
         if plan.batch is not None:
             info_once(("acl-pad", self.path, plan.batch), "batch %d is not a gear of %s: padded to %d",
-                      plan.batch, self.path, plan.gear[0])  # type: ignore[index]
+                      plan.batch, self.path, plan.padded_to)
         return plan
 
     def _no_gear(self, what: str, hint: str) -> UserError:

@@ -27,6 +27,15 @@ class Plan:
     gear: Optional[Gear]
     batch: Optional[int] = None
 
+    @property
+    def padded_to(self) -> Optional[int]:
+        """The gear's batch when the call is padded up to it."""
+        return self.gear[0] if self.batch is not None and self.gear is not None else None
+
+    def pad(self, array: np.ndarray) -> np.ndarray:
+        """An input of this call as the device takes it (padded up to the gear's batch when needed)."""
+        return array if self.padded_to is None else pad_batch(array, self.padded_to)
+
 
 @dataclass
 class Gears:

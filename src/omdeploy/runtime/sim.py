@@ -30,7 +30,7 @@ from ..log import info_once, logger
 from ..ascend.contract import hw_axes
 from ..spec import DeploySpec
 from .base import Backend, Dim, TensorInfo, guess_layout
-from .gears import Gears, Plan, pad_batch, slice_batch
+from .gears import Gears, Plan, slice_batch
 
 # ---- knowledge tables (each row has a test in tests/runtime/test_sim.py) ------------------------------
 
@@ -554,7 +554,7 @@ class SimBackend(Backend):
         if plan is not None:
             if plan.batch is not None:
                 info_once(("sim-pad", self.spec.model, plan.batch), "sim: batch %d is not a gear: padded to %d as "
-                          "on the device", plan.batch, plan.gear[0])  # type: ignore[index]
+                          "on the device", plan.batch, plan.padded_to)
             return plan
         shapes = ", ".join("'{}' {}".format(n, list(a.shape)) for n, a in feeds.items())
         gears = self.gears.describe()
@@ -575,8 +575,7 @@ class SimBackend(Backend):
 
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
         plan = self._plan(feeds)
-        if plan.batch is not None:
-            feeds = {n: pad_batch(a, plan.gear[0]) for n, a in feeds.items()}  # type: ignore[index]
+        feeds = {n: plan.pad(a) for n, a in feeds.items()}
         model_feeds = {d.info.name: self._model_feed(d, feeds[d.info.name]) for d in self._device_inputs}
         names = [o.name for o in self.outputs] if output_names is None else list(output_names)
         results = self._session.run(names, model_feeds)
