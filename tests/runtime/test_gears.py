@@ -24,6 +24,13 @@ def test_image_sizes_and_dims_are_never_padded():
     assert Gears().plan((3,)) == Plan(None)
 
 
+def test_the_smallest_gear_fills_the_dynamic_dims_it_owns():
+    assert Gears("batch", [(4,), (2,)]).smallest(["?", 3, 8, 8], "NCHW") == [2, 3, 8, 8]
+    assert Gears("image_size", [(32, 32), (16, 24)]).smallest([1, 3, -1, -1], "NCHW") == [1, 3, 16, 24]
+    assert Gears("dims", [(2, 96), (1, 64)]).smallest([-1, 3, -1], "ND") == [1, 3, 64]
+    assert Gears("dims", [(2, 96, 5)]).smallest([-1, 3, -1], "ND") is None  # the gear spans another input too
+
+
 def test_pad_and_slice_round_trip():
     array = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     padded = pad_batch(array, 4)

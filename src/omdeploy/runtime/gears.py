@@ -76,7 +76,8 @@ class Gears:
 
     def smallest(self, shape: Any, layout: str) -> Optional[List[int]]:
         """`shape` with its dynamic dims set from the smallest gear, when this input's dynamic dims are the
-        gear's alone (batch: dim 0; image_size: H and W); None otherwise (dims gears span every input)."""
+        gear's alone (batch: dim 0; image_size: H and W; dims: one value per dynamic dim); None otherwise (dims
+        gears of several dynamic inputs span them all)."""
         from ..ascend.contract import hw_axes
 
         dynamic = [i for i, d in enumerate(shape) if not (isinstance(d, int) and d > 0)]
@@ -88,6 +89,9 @@ class Gears:
             dims[0] = first[0]
         elif self.mode == "image_size" and tuple(dynamic) == hw_axes(layout, shape):
             dims[dynamic[0]], dims[dynamic[1]] = first
+        elif self.mode == "dims" and len(dynamic) == len(first):
+            for axis, value in zip(dynamic, first):
+                dims[axis] = value
         else:
             return None
         return [int(d) for d in dims]
