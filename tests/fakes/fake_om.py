@@ -29,15 +29,19 @@ _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tenso
 
 def write_manifest(path, source, fp16_inputs: Sequence[str] = (), output_dtype: str = "float32",
                    dynamic: Optional[dict] = None, input_shape: Optional[Dict[str, List[int]]] = None,
-                   input_format: str = "NCHW", aipp: Optional[dict] = None) -> Path:
+                   input_format: str = "NCHW", aipp: Optional[dict] = None,
+                   inputs: Optional[List[dict]] = None) -> Path:
     """dynamic: {"mode": "batch"|"image_size"|"dims", "gears": [...]}; input_shape: {name: dims with -1};
     aipp: {"file": AIPP config} makes the first input static AIPP's uint8 NHWC, computed by omdeploy's emulator
-    (so a device-vs-emulator difference measured against this fake is 0 by construction)."""
+    (so a device-vs-emulator difference measured against this fake is 0 by construction).
+    inputs: the model description as given, [{"name", "dims" (-1 = a gear dim), "dtype", "format"}], for a
+    model whose inputs are not the source's (an AIPP input takes uint8 NHWC pixels); such inputs are described
+    but not computed (the double does not emulate AIPP unless `aipp` is given)."""
     path = Path(path)
     path.write_text(json.dumps({
         "kind": KIND, "source": str(Path(source).resolve()), "fp16_inputs": list(fp16_inputs),
         "output_dtype": output_dtype, "dynamic": dynamic, "input_shape": input_shape or {},
-        "input_format": input_format, "aipp": aipp}, indent=2))
+        "input_format": input_format, "aipp": aipp, "inputs": inputs}, indent=2))
     return path
 
 
@@ -77,6 +81,8 @@ class FakeModel:
                 dims = dims[:2] + [-1, -1]
             dtype = np.float16 if node.name in manifest["fp16_inputs"] else _ORT_TYPES[node.type]
             self.inputs.append(Tensor(node.name, dims, dtype, fmt))
+        if manifest.get("inputs"):
+            self.inputs = [Tensor(i["name"], i["dims"], np.dtype(i["dtype"]), i["format"]) for i in manifest["inputs"]]
         self.source_dtypes = {n.name: np.dtype(_ORT_TYPES[n.type]) for n in self.session.get_inputs()}
         self.aipp = None
         if manifest.get("aipp"):
@@ -86,10 +92,11 @@ class FakeModel:
             first = self.inputs[0]
             self.model_dims = list(first.dims)
             self.inputs[0] = Tensor(first.name, device_input_shape(self.aipp, first.dims), np.uint8, "NHWC")
+        self.source_shapes = {n.name: n.shape for n in self.session.get_inputs()}
         self.output_dtype = np.dtype(manifest.get("output_dtype", "float32"))
         max_gear = max(self.gears, key=lambda g: int(np.prod(g))) if self.gears else ()
         self.max_input_dims = self.fill(max_gear) if self.gears else [t.dims for t in self.inputs]
-        max_outputs = self.session.run(None, self._zeros(self.max_input_dims))
+        max_outputs = self.session.run(None, self._source_zeros(self.max_input_dims))
         self.outputs = [Tensor(n.name, list(v.shape), self.output_dtype, "ND")
                         for n, v in zip(self.session.get_outputs(), max_outputs)]
 
@@ -123,6 +130,17 @@ class FakeModel:
         if self.aipp is not None:
             dims_list = [self.model_dims] + list(dims_list[1:])
         return {t.name: np.zeros(d, self.source_dtypes[t.name]) for t, d in zip(self.inputs, dims_list)}
+
+    def _source_zeros(self, dims_list):
+        """Zeros the source takes, at the described dims where they fit it (an AIPP input keeps the source's)."""
+        feeds = {}
+        for t, dims in zip(self.inputs, dims_list):
+            own = self.source_shapes[t.name]
+            fits = len(own) == len(dims) and all(not isinstance(o, int) or o == d for o, d in zip(own, dims))
+            same_kind = t.dtype.kind == self.source_dtypes[t.name].kind  # fp16 for a float32 source is fine
+            shape = dims if fits and same_kind else [o if isinstance(o, int) else 1 for o in own]
+            feeds[t.name] = np.zeros(shape, self.source_dtypes[t.name])
+        return feeds
 
     def compute(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
         if self.aipp is not None:

@@ -282,6 +282,22 @@ def test_batch_gears(assets):
             s.run({"x": np.zeros((3, 3, 64, 64), np.float32)})
 
 
+def test_a_batch_between_gears_is_padded_to_the_next_gear_as_acl_does(assets):
+    # the same policy as the acl backend (runtime/gears.py): batch 3 of gears 1, 4 runs at gear 4, sliced back;
+    # independent evidence: each image run alone at gear 1 (no padding) gives the same rows
+    spec = det_spec(assets, inputs=[{"name": "x", "shape": [-1, 3, 64, 64]}],
+                    dynamic={"mode": "batch", "gears": [1, 4]})
+    batch = np.random.default_rng(0).uniform(0, 1, (3, 3, 64, 64)).astype(np.float32)
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec) as s:
+        padded = s.run({"x": batch})["sigmoid_0.tmp_0"]
+        alone = [s.run({"x": batch[k:k + 1]})["sigmoid_0.tmp_0"][0] for k in range(3)]
+    assert padded.shape[0] == 3
+    np.testing.assert_allclose(padded, np.stack(alone), atol=2e-3)
+    with Session(assets.model("ppocrv4_det.onnx"), backend="sim", spec=spec, pad_batch=False) as s:
+        with pytest.raises(UserError, match="3 is not a compiled gear"):
+            s.run({"x": batch})
+
+
 @pytest.mark.parametrize("soc", ["Ascend310", "Ascend310B1", "Ascend310B4"])
 @pytest.mark.parametrize("declared", [True, False])
 def test_chips_without_dynamic_shape_need_gears(soc, declared, assets):

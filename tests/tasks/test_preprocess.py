@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from omdeploy.errors import UserError
 from omdeploy.runtime.base import TensorInfo
 from omdeploy.spec import PreprocessSpec
 from omdeploy.tasks.base import labels_from_metadata, preset
@@ -108,10 +107,22 @@ def test_aipp_input_gets_the_device_format_pixels(assets, pre, expected):
     assert tensor.dtype == np.uint8 and np.array_equal(tensor[0], expected(fitted))
 
 
-def test_yuv_device_formats_are_refused_when_opened():
-    info = TensorInfo("x", (1, 72, 64, 1), np.dtype(np.uint8), "NHWC")
-    with pytest.raises(UserError, match="the AIPP takes nv12 pixels"):
-        ImagePreprocessor(info, PreprocessSpec(where="aipp", device_format="nv12"))
+def test_yuv_device_formats_feed_planes_of_the_picture_size(assets):
+    from omdeploy.ascend.contract import yuv420sp
+
+    info = TensorInfo("x", (1, 72, 64, 1), np.dtype(np.uint8), "NHWC")  # (N, H*3/2, W, 1): a 48x64 picture
+    spec = PreprocessSpec(where="aipp", device_format="nv12")
+    photo = _photo(assets)
+    tensor, _ = ImagePreprocessor(info, spec)(photo)
+    fitted, _ = fit(photo, 48, 64, spec)
+    assert tensor.shape == (1, 72, 64, 1) and np.array_equal(tensor[0], yuv420sp(fitted))
+
+
+def test_every_device_format_of_the_spec_is_made_from_photos():
+    from omdeploy.spec import DEVICE_FORMATS
+    from omdeploy.tasks.preprocess import PIXEL_FORMATS
+
+    assert set(DEVICE_FORMATS) <= set(PIXEL_FORMATS)
 
 
 def test_gray_device_format_feeds_pil_luma(assets):

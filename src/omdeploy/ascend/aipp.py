@@ -456,8 +456,10 @@ def emulate(config: AippConfig, image: np.ndarray, output_dtype: Union[str, np.d
 
 def device_input_shape(config: AippConfig, model_shape: Sequence[Any], layout: str = "NCHW") -> List[Any]:
     """The NHWC uint8 shape the .om takes for an AIPP input; YUV420SP as (N, H*3/2, W, 1) planes."""
-    h_axis = 2 if layout == "NCHW" else 1
-    model_hw = (model_shape[h_axis], model_shape[h_axis + 1])
+    from .contract import hw_axes
+
+    h_axis, w_axis = hw_axes(layout) or (1, 2)  # not NCHW: the NHWC image the device takes
+    model_hw = (model_shape[h_axis], model_shape[w_axis])
     if config.src_image_size_h and config.src_image_size_w:
         h, w = config.src_image_size_h, config.src_image_size_w
     else:
@@ -598,8 +600,10 @@ def aipp_from_spec(spec: Any, input_name: str) -> AippConfig:
     if len(item.shape) != 4 or item.layout not in ("NCHW", "NHWC"):
         raise UserError("input {!r}: AIPP feeds 4-D NCHW/NHWC image inputs, got {} {}".format(
             input_name, item.layout, item.shape), hint="AIPP needs --input_format NCHW or NHWC")
-    h_axis = 2 if item.layout == "NCHW" else 1
-    model_hw = (item.shape[h_axis], item.shape[h_axis + 1])
+    from .contract import hw_axes
+
+    h_axis, w_axis = hw_axes(item.layout) or (2, 3)
+    model_hw = (item.shape[h_axis], item.shape[w_axis])
     dynamic_hw = spec.dynamic is not None and spec.dynamic.mode == "image_size"
     if not dynamic_hw and not all(isinstance(d, int) and d > 0 for d in model_hw):
         raise UserError("input {!r}: AIPP needs a fixed H and W, got {}".format(input_name, item.shape),

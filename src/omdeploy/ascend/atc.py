@@ -136,7 +136,9 @@ def _image_size_gears(opts: Options, gears: List[List[str]], positions: Position
     fmt = default_input_format(opts)
     if fmt not in ("NCHW", "NHWC"):
         problems.append("--dynamic_image_size needs --input_format NCHW or NHWC, got {}".format(fmt))
-    hw = (2, 3) if fmt == "NCHW" else (1, 2)
+    from .contract import hw_axes
+
+    hw = hw_axes(fmt) or (2, 3)
     if any(axis not in hw for _, axis, _ in positions):
         problems.append("--dynamic_image_size: -1 may only mark H and W in --input_shape, got {!r}".format(
             opts.get("input_shape")))
@@ -197,8 +199,10 @@ def _check_input_format(opts: Options) -> List[str]:
     problems = []
     allowed = INPUT_FORMATS_BY_FRAMEWORK.get(framework or "")
     if fmt and allowed and fmt not in allowed:
-        problems.append("--input_format: {} models take {}, got {}".format(
-            FRAMEWORK_NAMES[framework], one_of(allowed), fmt))  # type: ignore[index]
+        problems.append("--input_format: {} models take {}, got {}{}".format(
+            FRAMEWORK_NAMES[framework], one_of(allowed), fmt,  # type: ignore[index]
+            " (an NHWC ONNX input converts with --input_format=ND, its dims as they are)"
+            if framework == ONNX_FRAMEWORK and fmt == "NHWC" else ""))
     if fmt and "insert_op_conf" in opts and fmt not in ("NCHW", "NHWC"):
         problems.append("--input_format={} with --insert_op_conf: AIPP inputs must be NCHW or NHWC".format(fmt))
     return problems
@@ -315,16 +319,36 @@ def _dim(d: Union[int, str]) -> str:
     return d if re.match(r"^\d+~\d+$", d) else "-1"
 
 
-def _input_format(spec: DeploySpec) -> Optional[str]:
+# ATC's --input_format page (https://www.hiascend.com/document/detail/en/canncommercial/850/devaids/atctool/
+# atlasatcparam_16_0015.html): ONNX models take NCHW, NCDHW and ND ("any format, N <= 4"), not NHWC; with
+# --insert_op_conf only NCHW or NHWC. So an NHWC ONNX input converts as ND (ATC keeps its dims and data as they
+# are, the graph's own ops say what the axes mean), and AIPP cannot feed it (ATC would read dim 1, H, as C).
+ONNX_FRAMEWORK = "5"
+
+
+def _input_format(spec: DeploySpec, framework: Optional[str] = None) -> Optional[str]:
     if spec.atc.input_format:
         return spec.atc.input_format
     if spec.dynamic is not None and spec.dynamic.mode == "dims":
         return "ND"
     layouts = {i.layout for i in spec.inputs if i.shape}
+    if framework == ONNX_FRAMEWORK and "NHWC" in layouts:
+        _refuse_aipp_on_nhwc_onnx(spec)
+        layouts = {"ND" if layout == "NHWC" else layout for layout in layouts}
     if len(layouts) > 1:
         raise UserError("inputs have layouts {}; ATC takes one --input_format for all inputs".format(
             one_of(sorted(layouts))), hint="set atc.input_format in the spec")
     return layouts.pop() if layouts else None
+
+
+def _refuse_aipp_on_nhwc_onnx(spec: DeploySpec) -> None:
+    nhwc = [i.name for i in spec.inputs if i.layout == "NHWC"]
+    aipp = spec.atc.insert_op_conf or (spec.preprocess is not None and spec.preprocess.where == "aipp")
+    if aipp:
+        raise UserError("input '{}' is NHWC: ATC converts an NHWC ONNX input only as --input_format=ND, and AIPP "
+                        "(--insert_op_conf) needs NCHW or NHWC, which ATC does not take for ONNX".format(nhwc[0]),
+                        hint="preprocess on the host (preprocess.where: host), or export the model with an NCHW "
+                             "input (AIPP feeds NCHW ONNX inputs)")
 
 
 def _gear_value(spec: DeploySpec) -> Tuple[str, str]:
@@ -363,7 +387,7 @@ def spec_to_options(spec: DeploySpec, output: Optional[str] = None, aipp_file: O
     opts["framework"] = framework
     opts["output"] = output or spec.atc.output or output_stem(spec)
     opts["soc_version"] = spec.target.soc_version
-    fmt = _input_format(spec)
+    fmt = _input_format(spec, framework)
     if fmt:
         opts["input_format"] = fmt
     if spec.inputs and all(i.shape for i in spec.inputs):

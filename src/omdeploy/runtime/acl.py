@@ -26,16 +26,18 @@ import atexit
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+from ..ascend.contract import described_input, hw_axes
 from ..errors import ToolchainError, UserError
 from ..log import info_once, logger, warning_once
 from ..spec import Sidecar
 from .base import Backend, Dim, TensorInfo
+from .gears import Gears, Plan, slice_batch
 
 # aclDataType and aclFormat codes (docs/reference.md [pyacl])
 ACL_DTYPES = {0: np.float32, 1: np.float16, 2: np.int8, 3: np.int32, 4: np.uint8, 6: np.int16, 7: np.uint16,
@@ -198,39 +200,21 @@ def shutdown() -> None:
     _RUNTIME.shutdown()
 
 
-# ---- gears ---------------------------------------------------------------------------------------
-@dataclass
-class Gears:
-    """The compiled gears of a dynamic model: batch (b,), image_size (h, w), dims (all inputs' full dims)."""
-    mode: Optional[str] = None
-    values: List[Tuple[int, ...]] = field(default_factory=list)
-
-    @classmethod
-    def read(cls, acl: Any, desc: int) -> "Gears":
-        batch, ret = acl.mdl.get_dynamic_batch(desc)
-        if ret == ACL_SUCCESS and batch and batch.get("batchCount"):
-            return cls("batch", sorted((int(b),) for b in batch["batch"]))
-        hw, ret = acl.mdl.get_dynamic_hw(desc, -1)
-        if ret == ACL_SUCCESS and hw and hw.get("hwCount"):
-            return cls("image_size", [tuple(int(v) for v in g) for g in hw["hw"]])
-        count, ret = acl.mdl.get_input_dynamic_gear_count(desc, -1)
-        if ret == ACL_SUCCESS and count:
-            dims, ret = acl.mdl.get_input_dynamic_dims(desc, -1, count)
-            check(ret, "acl.mdl.get_input_dynamic_dims")
-            return cls("dims", [tuple(int(v) for v in g["dims"]) for g in dims])
-        return cls()
-
-    def describe(self) -> str:
-        if self.mode == "image_size":
-            return ", ".join("{}x{}".format(*g) for g in self.values)
-        return ", ".join(",".join(str(v) for v in g) if len(g) > 1 else str(g[0]) for g in self.values)
-
-
-@dataclass
-class _Plan:
-    """How one call maps onto the device: the gear to set, and the batch to pad up to."""
-    gear: Optional[Tuple[int, ...]]
-    batch: Optional[int] = None  # real batch, when padded up to gear[0]
+# ---- gears (the policy is runtime/gears.py, shared with the simulator) -----------------------------
+def read_gears(acl: Any, desc: int) -> Gears:
+    """The compiled gears of a loaded model, from its description."""
+    batch, ret = acl.mdl.get_dynamic_batch(desc)
+    if ret == ACL_SUCCESS and batch and batch.get("batchCount"):
+        return Gears("batch", [(int(b),) for b in batch["batch"]])
+    hw, ret = acl.mdl.get_dynamic_hw(desc, -1)
+    if ret == ACL_SUCCESS and hw and hw.get("hwCount"):
+        return Gears("image_size", [tuple(int(v) for v in g) for g in hw["hw"]])
+    count, ret = acl.mdl.get_input_dynamic_gear_count(desc, -1)
+    if ret == ACL_SUCCESS and count:
+        dims, ret = acl.mdl.get_input_dynamic_dims(desc, -1, count)
+        check(ret, "acl.mdl.get_input_dynamic_dims")
+        return Gears("dims", [tuple(int(v) for v in g["dims"]) for g in dims])
+    return Gears()
 
 
 # ---- the backend ---------------------------------------------------------------------------------
@@ -281,7 +265,7 @@ class AclBackend(Backend):
             raise acl_error(ret, "acl.mdl.load_from_file({})".format(path))
         self._desc = acl.mdl.create_desc()
         check(acl.mdl.get_desc(self._desc, self._model_id), "acl.mdl.get_desc")
-        self.gears = Gears.read(acl, self._desc)
+        self.gears = read_gears(acl, self._desc)
         described = [self._describe(i, True) for i in range(acl.mdl.get_num_inputs(self._desc))]
         self._gear_index = next((i for i, t in enumerate(described) if t.info.name == DYNAMIC_TENSOR_NAME), None)
         if self.gears.mode and self._gear_index is None:
@@ -316,8 +300,9 @@ class AclBackend(Backend):
     def _dim_name(self, layout: str, axis: int) -> Dim:
         if self.gears.mode == "batch" and axis == 0:
             return "batch"
-        if self.gears.mode == "image_size" and layout in ("NCHW", "NHWC"):
-            return {"NCHW": {2: "height", 3: "width"}, "NHWC": {1: "height", 2: "width"}}[layout].get(axis, "?")
+        axes = hw_axes(layout) if self.gears.mode == "image_size" else None
+        if axes is not None and axis in axes:
+            return "height" if axis == axes[0] else "width"
         return "?"
 
     def _dataset(self, tensors: Sequence[_Tensor]) -> int:
@@ -351,12 +336,8 @@ class AclBackend(Backend):
                              "trusting the model (the sidecar may be stale)", sidecar_path, info.name,
                              spec.dtype, info.dtype.name)
                 continue
-            static = all(isinstance(d, int) and d > 0 for d in spec.shape)
-            if info.dtype == np.uint8 and spec.layout == "NHWC" and static and int(np.prod(spec.shape)) == tensor.size:
-                # an AIPP input takes the image as uint8 NHWC bytes, whatever dims the description reports
-                tensor.info = TensorInfo(info.name, tuple(spec.shape), info.dtype, "NHWC")
-            elif info.layout == "ND" and spec.layout != "ND" and len(spec.shape) == info.rank:
-                tensor.info = TensorInfo(info.name, info.shape, info.dtype, spec.layout)
+            shape, layout = described_input(info.shape, info.dtype, info.layout, spec, tensor.size)
+            tensor.info = TensorInfo(info.name, shape, info.dtype, layout)
 
     # ---- running ----------------------------------------------------------------------------------
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
@@ -367,8 +348,7 @@ class AclBackend(Backend):
             check(acl.rt.set_context(self._context), "acl.rt.set_context")
             arrays = [self._host_array(t, feeds[t.info.name]) for t in self._inputs]
             plan = self._plan([a.shape for a in arrays])
-            if plan.batch is not None:
-                arrays = [_pad_batch(a, plan.gear[0]) for a in arrays]
+            arrays = [plan.pad(a) for a in arrays]
             start = time.perf_counter()
             for tensor, array in zip(self._inputs, arrays):
                 check(acl.rt.memcpy(tensor.pointer, tensor.size, array.ctypes.data, array.nbytes, self._copy_in),
@@ -392,33 +372,31 @@ class AclBackend(Backend):
                                                                      array.dtype.name))
         return array
 
-    def _plan(self, shapes: List[Tuple[int, ...]]) -> _Plan:
-        mode, gears = self.gears.mode, self.gears.values
+    def _plan(self, shapes: List[Tuple[int, ...]]) -> Plan:
+        mode = self.gears.mode
         if mode is None:
-            return _Plan(None)
+            return Plan(None)
         if mode == "batch":
-            batch = shapes[0][0]
-            if (batch,) in gears:
-                return _Plan((batch,))
-            bigger = [g for g in gears if g[0] > batch]
-            if self.pad_batch and bigger:
-                info_once(("acl-pad", self.path, batch), "batch %d is not a gear of %s: padded to %d",
-                          batch, self.path, bigger[0][0])
-                return _Plan(bigger[0], batch)
-            raise self._no_gear("batch {}".format(batch), "split the input into batches of at most {}".format(
-                gears[-1][0]) if bigger == [] else "pass pad_batch=True to pad up to the next gear")
-        if mode == "image_size":
+            key: Tuple[int, ...] = (shapes[0][0],)
+            what = "batch {}".format(key[0])
+        elif mode == "image_size":
             tensor = next(t for t in self._inputs if t.dynamic_axes)
             shape = shapes[self._inputs.index(tensor)]
-            hw = tuple(shape[a] for a in tensor.dynamic_axes)
-            if hw in gears:
-                return _Plan(hw)
-            raise self._no_gear("image size {}x{}".format(*hw), "resize or pad the image to one of the gears")
-        full = tuple(d for shape in shapes for d in shape)
-        if full in gears:
-            return _Plan(full)
-        raise self._no_gear("input shapes {}".format(", ".join(str(tuple(s)) for s in shapes)),
-                            "give inputs of a compiled gear (all inputs' dims concatenated)")
+            key = tuple(shape[a] for a in tensor.dynamic_axes)
+            what = "image size {}x{}".format(*key)
+        else:
+            key = tuple(d for shape in shapes for d in shape)
+            what = "input shapes {}".format(", ".join(str(tuple(s)) for s in shapes))
+        plan = self.gears.plan(key, self.pad_batch)
+        if plan is None:
+            hint = self.gears.refusal_hint(key, self.pad_batch)
+            if mode == "dims":
+                hint += " (all inputs' dims concatenated)"
+            raise self._no_gear(what, hint)
+        if plan.batch is not None:
+            info_once(("acl-pad", self.path, plan.batch), "batch %d is not a gear of %s: padded to %d",
+                      plan.batch, self.path, plan.padded_to)
+        return plan
 
     def _no_gear(self, what: str, hint: str) -> UserError:
         return UserError("{} is not a compiled gear of {}; its {} gears are: {}".format(
@@ -435,7 +413,7 @@ class AclBackend(Backend):
                   "acl.mdl.set_input_dynamic_dims")
         self._gear_set = gear
 
-    def _fetch(self, index: int, plan: _Plan) -> np.ndarray:
+    def _fetch(self, index: int, plan: Plan) -> np.ndarray:
         acl, tensor = self._acl, self._outputs[index]
         if plan.gear is None and not tensor.info.is_dynamic:
             dims = tensor.info.shape
@@ -449,9 +427,7 @@ class AclBackend(Backend):
                 tensor.info.name, out.nbytes, tensor.size))
         check(acl.rt.memcpy(out.ctypes.data, out.nbytes, tensor.pointer, out.nbytes, self._copy_out),
               "acl.rt.memcpy (output {})".format(tensor.info.name))
-        if plan.batch is not None and out.ndim and out.shape[0] == plan.gear[0]:
-            out = out[:plan.batch]
-        return out
+        return slice_batch(out, plan)
 
     # ---- reports and teardown ---------------------------------------------------------------------
     def describe(self) -> Dict[str, object]:
@@ -483,8 +459,3 @@ class AclBackend(Backend):
             _RUNTIME.closed(self)
             _RUNTIME.release(self.device)
 
-
-def _pad_batch(array: np.ndarray, batch: int) -> np.ndarray:
-    padded = np.zeros((batch,) + array.shape[1:], array.dtype)
-    padded[:array.shape[0]] = array
-    return padded

@@ -103,8 +103,7 @@ class MindxBackend(Backend):
             raise ToolchainError("MindX cannot load {} on device {}".format(path, self.device))
         sidecar = load_sidecar(Sidecar.path_for(path))
         declared = sidecar.inputs if sidecar and len(sidecar.inputs) == self._model.input_num else []
-        self.inputs = [self._info(i, declared[i].name if declared else "input{}".format(i),
-                                  declared[i].layout if declared else None) for i in range(self._model.input_num)]
+        self.inputs = [self._info(i, declared[i] if declared else None) for i in range(self._model.input_num)]
         self.outputs = [TensorInfo("output{}".format(i), self._shape(self._model.output_shape(i)),
                                    _numpy_dtype(self._model.output_dtype(i)))
                         for i in range(self._model.output_num)]
@@ -115,9 +114,15 @@ class MindxBackend(Backend):
     def _shape(dims: Sequence[int]) -> tuple:
         return tuple(int(d) if int(d) >= 0 else "?" for d in dims)
 
-    def _info(self, index: int, name: str, layout: Optional[str]) -> TensorInfo:
-        shape = self._shape(self._model.input_shape(index))
-        return TensorInfo(name, shape, _numpy_dtype(self._model.input_dtype(index)), layout or guess_layout(shape))
+    def _info(self, index: int, declared: Any) -> TensorInfo:
+        """The SDK's description of input `index`, with the sidecar's contract entry (ascend.contract)."""
+        from ..ascend.contract import described_input
+
+        shape, dtype = self._shape(self._model.input_shape(index)), _numpy_dtype(self._model.input_dtype(index))
+        shape, layout = described_input(shape, dtype, "ND", declared)
+        if layout == "ND":  # the SDK reports no layout: the contract's, else guessed from the dims
+            layout = declared.layout if declared is not None else guess_layout(shape)
+        return TensorInfo(declared.name if declared is not None else "input{}".format(index), shape, dtype, layout)
 
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
         with self._lock:

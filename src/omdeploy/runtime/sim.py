@@ -7,7 +7,8 @@ Everything comes from the DeploySpec (the one-spec rule):
   folded), then every tensor an fp16 op reads or writes is rounded to float16 (`apply_precision`); ops the
   device runs in float32 (FP32_ONLY_OPS) are kept and listed in `describe()["kept_fp32"]`;
 - the output types (`--output_type`, spec output dtype);
-- a shape that is not a compiled gear is refused as the device refuses it (145013);
+- the compiled gears, with the acl backend's policy (runtime/gears.py): a batch between gears is padded to the
+  next gear and sliced back; any other shape that is not a gear is refused as the device refuses it (145013);
 - device memory per input/output and for the weights, compared with the soc's memory (207001 when over).
 
     with Session("deploy.yaml", backend="sim") as s:
@@ -27,8 +28,10 @@ from .. import chips
 from .._optional import require
 from ..errors import UserError, one_of
 from ..log import info_once, logger
+from ..ascend.contract import hw_axes
 from ..spec import DeploySpec
 from .base import Backend, Dim, TensorInfo, guess_layout
+from .gears import Gears, Plan, slice_batch
 
 # ---- knowledge tables (each row has a test in tests/runtime/test_sim.py) ------------------------------
 
@@ -367,8 +370,7 @@ def gear_key(spec: DeploySpec, inputs: Sequence[DeviceInput], feeds: Dict[str, n
         if spec.dynamic.mode == "batch":
             axes = [a for a in axes if a == 0]
         elif spec.dynamic.mode == "image_size":
-            h, w = (1, 2) if item.info.layout == "NHWC" else (2, 3)
-            axes = [a for a in axes if a in (h, w)]
+            axes = [a for a in axes if a in (hw_axes(item.info.layout, item.info.shape) or ())]
         values.extend(int(shape[a]) for a in axes)
     if spec.dynamic.mode == "batch" and values:
         return (values[0],) if len(set(values)) == 1 else tuple(values)
@@ -462,7 +464,7 @@ class SimBackend(Backend):
     reports_device_layouts = True
 
     def __init__(self, path: str, spec: Optional[DeploySpec] = None, layers: bool = False,
-                 threads: Optional[int] = None, overflow: Optional[str] = None, **_: Any):
+                 threads: Optional[int] = None, overflow: Optional[str] = None, pad_batch: bool = True, **_: Any):
         from ..ascend.atc import build_argv
 
         ort = require("onnxruntime", "the NPU simulator")
@@ -486,7 +488,7 @@ class SimBackend(Backend):
             options.intra_op_num_threads = int(threads)
         self._session = ort.InferenceSession(converted.SerializeToString(), sess_options=options,
                                              providers=["CPUExecutionProvider"])
-        self._gears = set(self.spec.dynamic.gear_tuples()) if self.spec.dynamic is not None else None
+        self.gears, self.pad_batch = Gears.from_spec(self.spec), pad_batch
 
     def _output_info(self, value: Any) -> TensorInfo:
         dims, dtype = _value_type(value)
@@ -528,22 +530,26 @@ class SimBackend(Backend):
                            _mb(m["soc_memory"]), m["soc_version"])
 
     # ------------------------------------------------------------------------------------------------
-    def _check_gear(self, feeds: Dict[str, np.ndarray]) -> None:
-        if self._gears is None or not any(d.dynamic_axes for d in self._device_inputs):
-            return
-        dynamic = self.spec.dynamic
-        assert dynamic is not None
+    def _plan(self, feeds: Dict[str, np.ndarray]) -> Plan:
+        """The gear for these feeds, with the acl backend's policy (runtime/gears.py): a batch that is not a
+        gear is padded to the next one; anything else the device refuses is refused here."""
+        if self.gears.mode is None or not any(d.dynamic_axes for d in self._device_inputs):
+            return Plan(None)
         key = gear_key(self.spec, self._device_inputs, feeds)
-        if key in self._gears:
-            return
+        plan = self.gears.plan(key, self.pad_batch)
+        if plan is not None:
+            if plan.batch is not None:
+                info_once(("sim-pad", self.spec.model, plan.batch), "sim: batch %d is not a gear: padded to %d as "
+                          "on the device", plan.batch, plan.padded_to)
+            return plan
         shapes = ", ".join("'{}' {}".format(n, list(a.shape)) for n, a in feeds.items())
-        gears = ", ".join(format_gear(g) for g in dynamic.gear_tuples())
+        gears = self.gears.describe()
         option = next(a for a in self.atc_argv if a.startswith("--dynamic_"))
         raise UserError("{} is not a compiled gear ({}): the .om was built with {} and takes {} only; the device "
                         "refuses it ({} returns {})".format(format_gear(key), shapes, option, gears,
-                                                            _GEAR_CALLS[dynamic.mode], GEAR_REFUSED),
-                        hint="resize or pad the input to one of {}, or add the gear to the spec's dynamic.gears "
-                             "and convert again".format(gears))
+                                                            _GEAR_CALLS[self.gears.mode], GEAR_REFUSED),
+                        hint="{}, or add the gear to the spec's dynamic.gears and convert again".format(
+                            self.gears.refusal_hint(key, self.pad_batch)))
 
     def _model_feed(self, item: DeviceInput, value: np.ndarray) -> np.ndarray:
         if item.aipp is not None:
@@ -554,12 +560,13 @@ class SimBackend(Backend):
         return value.astype(item.model_dtype, copy=False)
 
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
-        self._check_gear(feeds)
+        plan = self._plan(feeds)
+        feeds = {n: plan.pad(a) for n, a in feeds.items()}
         model_feeds = {d.info.name: self._model_feed(d, feeds[d.info.name]) for d in self._device_inputs}
         names = [o.name for o in self.outputs] if output_names is None else list(output_names)
         results = self._session.run(names, model_feeds)
         wanted = {o.name: o.dtype for o in self.outputs}
-        return [_cast_output(r, wanted[n]) for n, r in zip(names, results)]
+        return [slice_batch(_cast_output(r, wanted[n]), plan) for n, r in zip(names, results)]
 
     def describe(self) -> Dict[str, object]:
         return {"soc_version": self.spec.target.soc_version, "atc_argv": self.atc_argv, **self.precision.to_dict(),
@@ -582,8 +589,8 @@ def output_types(atc_argv: Sequence[str]) -> Dict[str, str]:
 
 def _model_hw(item: DeviceInput, value: np.ndarray) -> Tuple[int, int]:
     """The network's H, W for this feed (a gear's, when AIPP's source size is 0 = the model input's)."""
-    h_axis = 1 if item.model_layout == "NHWC" else 2
-    dims = item.model_shape[h_axis:h_axis + 2]
+    h_axis, w_axis = hw_axes(item.model_layout, item.model_shape) or (2, 3)
+    dims = [item.model_shape[h_axis], item.model_shape[w_axis]]
     if all(isinstance(d, int) for d in dims):
         return int(dims[0]), int(dims[1])
     return int(value.shape[1]), int(value.shape[2])

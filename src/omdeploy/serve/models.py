@@ -9,7 +9,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..images import _EXIF_ORIENTATION, MAX_PIXELS
-from .batcher import MicroBatcher, pad_batch
+from ..runtime.gears import pad_batch
+from .batcher import MicroBatcher
 
 V2_DTYPES = {"BOOL": "bool", "UINT8": "uint8", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
              "FP16": "float16", "FP32": "float32", "FP64": "float64"}

@@ -19,10 +19,10 @@ from ..spec import PreprocessSpec
 
 
 def input_hw(info: TensorInfo) -> Tuple[Optional[int], Optional[int]]:
-    """(height, width) of an image input from its layout; None for a dynamic dim."""
-    axes = (1, 2) if info.layout == "NHWC" else (info.rank - 2, info.rank - 1)
-    dims = [info.shape[a] for a in axes]
-    return tuple(d if isinstance(d, int) and d > 0 else None for d in dims)  # type: ignore[return-value]
+    """(height, width) of an image input from its layout (ascend.contract.hw_axes); None for a dynamic dim."""
+    from ..ascend.contract import image_hw
+
+    return image_hw(info.shape, info.layout)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -44,7 +44,7 @@ def feed_format(info: TensorInfo, pre: Optional[PreprocessSpec]) -> str:
     return "gray" if pre.color == "gray" else "rgb"
 
 
-PIXEL_FORMATS = ("rgb", "bgr", "xrgb", "xbgr", "gray")  # what device_pixels makes from decoded images
+PIXEL_FORMATS = ("rgb", "bgr", "xrgb", "xbgr", "gray", "nv12", "nv21")  # what device_pixels makes from images
 
 
 def check_pixel_format(pixel_format: str) -> str:
@@ -55,11 +55,16 @@ def check_pixel_format(pixel_format: str) -> str:
     return pixel_format
 
 
-def device_pixels(image: np.ndarray, pixel_format: str) -> np.ndarray:
-    """Decoded RGB uint8 (..., 3) pixels as `pixel_format` (one of PIXEL_FORMATS) lays them out."""
+def device_pixels(image: np.ndarray, pixel_format: str, yuv_matrix: str = "bt601_narrow") -> np.ndarray:
+    """Decoded RGB uint8 (..., 3) pixels as `pixel_format` (one of PIXEL_FORMATS) lays them out; nv12/nv21 as
+    (H*3/2, W, 1) planes of one (H, W, 3) image."""
     check_pixel_format(pixel_format)
     if pixel_format == "rgb":
         return image
+    if pixel_format in ("nv12", "nv21"):
+        from ..ascend.contract import yuv420sp
+
+        return yuv420sp(image, pixel_format == "nv21", yuv_matrix)
     if pixel_format == "bgr":
         return np.ascontiguousarray(image[..., ::-1])
     if pixel_format == "gray":
@@ -80,19 +85,25 @@ class ImagePreprocessor:
     def __init__(self, info: TensorInfo, pre: PreprocessSpec, spec: Any = None):
         self.info = info
         self.pre = pre
-        self.size = input_hw(info)
         self._adapter = InputAdapter(info, pre)
-        self._format = check_pixel_format(feed_format(info, pre))  # refused when opened, not per image
         if pre.resize != "none":
-            require_backend(pre.policy)  # a missing OpenCV too
+            require_backend(pre.policy)  # a missing OpenCV too, refused when opened
         self._crop = (0, 0)  # (top, left) AIPP crops from the image fed, before the model sees it
-        if spec is not None and pre.where == "aipp" and np.dtype(info.dtype) == np.uint8:
-            from ..ascend.aipp import aipp_from_spec, aipp_inputs
+        fmt = feed_format(info, pre)
+        self._aipp = pre.where == "aipp"
+        if spec is not None and np.dtype(info.dtype) == np.uint8 and (pre.where == "aipp" or spec.atc.insert_op_conf):
+            # the device contract: AIPP from preprocess or from the user's own insert_op_conf file
+            from ..ascend.contract import feeding_contract
 
-            if info.name in aipp_inputs(spec):
-                config = aipp_from_spec(spec, info.name)
-                if config.crop:
-                    self._crop = (config.load_start_pos_h, config.load_start_pos_w)
+            contract = next((c for c in feeding_contract(spec) if c.name == info.name and c.aipp is not None), None)
+            if contract is not None:
+                self._aipp, fmt = True, contract.pixel_format or fmt
+                if contract.aipp.crop:
+                    self._crop = (contract.aipp.load_start_pos_h, contract.aipp.load_start_pos_w)
+        self._format = check_pixel_format(fmt)  # refused when opened, not per image
+        from ..ascend.contract import image_hw
+
+        self.size = image_hw(info.shape, info.layout, self._format)
 
     def __call__(self, image: np.ndarray, size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, Geometry]:
         height, width = size or self.size
@@ -103,8 +114,8 @@ class ImagePreprocessor:
             height, width = image.shape[:2]
         fitted, geometry = fit(image, height, width, self.pre)
         if fitted.ndim == 3 and fitted.shape[-1] == 3:
-            fitted = device_pixels(fitted, self._format)
-        if self.pre.where == "aipp":
+            fitted = device_pixels(fitted, self._format, self.pre.yuv_matrix)
+        if self._aipp:
             if self._crop != (0, 0):
                 geometry = dataclasses.replace(geometry, pad_x=geometry.pad_x - self._crop[1],
                                                pad_y=geometry.pad_y - self._crop[0])

@@ -256,11 +256,17 @@ def _expand(paths: Sequence[Path]) -> List[Path]:
     return files_with_suffixes(paths, IMAGE_SUFFIXES + (".npy", ".npz"), what="images or arrays")
 
 
-def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
+def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]], spec: Optional[DeploySpec] = None) -> List[int]:
+    """The shape to feed: --shape, else the input's own, with gear dims from the spec's smallest gear (batch 1
+    of gears 1, 2, 4) when no --shape says otherwise."""
+    from ..runtime.gears import Gears
+
     if info.name in shapes and len(shapes[info.name]) != info.rank:
         raise UserError("--shape {}: expected {} dims like {}, got {}".format(
             info.name, info.rank, info.shape_str(), ",".join(map(str, shapes[info.name]))))
     shape = shapes.get(info.name) or list(info.shape)
+    if not all(isinstance(d, int) and d > 0 for d in shape) and spec is not None:
+        shape = Gears.from_spec(spec).smallest(shape, info.layout) or shape
     if len(shape) != info.rank or not all(isinstance(d, int) for d in shape):
         raise UserError("input '{}' has dynamic dims {}; say which shape to feed".format(info.name, info.shape_str()),
                         hint="--shape {}:{}".format(info.name, ",".join(str(d) if isinstance(d, int) else "N"
@@ -268,9 +274,16 @@ def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]]) -> List[int]:
     return [int(d) for d in shape]
 
 
-def _image_hw(info: TensorInfo, shape: List[int]) -> Tuple[int, int]:
-    nhwc = info.layout == "NHWC"  # device backends report an AIPP input as uint8 NHWC
-    return (shape[1], shape[2]) if nhwc else (shape[2], shape[3])
+def _image_hw(info: TensorInfo, shape: List[int], spec: Optional[DeploySpec]) -> Tuple[int, int]:
+    """The photo's size for this input (ascend.contract.image_hw): YUV420SP planes hold a picture of 2/3 their
+    rows, and every side then converts the same RGB picture to what it takes (run_all)."""
+    from ..ascend.contract import image_hw
+
+    h, w = image_hw(shape, info.layout, pixel_formats(spec, [info])[info.name])
+    if h is None or w is None:
+        raise UserError("input '{}' {} is not an image input with a known size".format(info.name, info.shape_str()),
+                        hint="give .npy/.npz arrays, or --shape {}:DIMS".format(info.name))
+    return h, w
 
 
 def image_sample(path: Path, infos: Sequence[TensorInfo], spec: Optional[DeploySpec],
@@ -285,7 +298,7 @@ def image_sample(path: Path, infos: Sequence[TensorInfo], spec: Optional[DeployS
         raise UserError("images need a model with one image input, got inputs {}".format(
             one_of([i.name for i in infos])), hint="give .npz files with one array per input name")
     info = images[0]
-    height, width = _image_hw(info, _shape_for(info, shapes))
+    height, width = _image_hw(info, _shape_for(info, shapes, spec), spec)
     pre = spec.preprocess if spec is not None and spec.preprocess is not None else PreprocessSpec()
     image, _ = fit(load_image(path), height, width, pre)
     return {info.name: image}
@@ -307,14 +320,15 @@ def array_samples(path: Path, infos: Sequence[TensorInfo]) -> List[Tuple[str, Sa
 
 
 def random_samples(infos: Sequence[TensorInfo], count: int, seed: int, shapes: Dict[str, List[int]],
-                   ranges: Dict[str, Tuple[float, float]]) -> List[Tuple[str, Sample]]:
+                   ranges: Dict[str, Tuple[float, float]], spec: Optional[DeploySpec] = None
+                   ) -> List[Tuple[str, Sample]]:
     """Seeded random data: uniform within the input's range ([0, 1) by default, [0, 255] for uint8)."""
     rng = np.random.default_rng(seed)
     samples = []
     for k in range(count):
         sample = {}
         for info in infos:
-            shape = _shape_for(info, shapes)
+            shape = _shape_for(info, shapes, spec)
             dtype = np.dtype(info.dtype)
             low, high = ranges.get(info.name, (0, 255) if dtype == np.uint8 else (0.0, 1.0))
             if dtype.kind in "iu":
@@ -337,7 +351,7 @@ def make_samples(inputs: Sequence[Path], infos: Sequence[TensorInfo], spec: Opti
                  seed: int, shapes: Dict[str, List[int]], ranges: Dict[str, Tuple[float, float]]
                  ) -> List[Tuple[str, Sample]]:
     if not inputs:
-        return random_samples(infos, random or 1, seed, shapes, ranges)
+        return random_samples(infos, random or 1, seed, shapes, ranges, spec)
     samples: List[Tuple[str, Sample]] = []
     for path in _expand(inputs):
         if path.suffix.lower() in (".npy", ".npz"):
@@ -396,20 +410,33 @@ def load_golden(path: Path) -> Golden:
 
 # ---- running -----------------------------------------------------------------------------------------
 
+def pixel_formats(spec: Optional[DeploySpec], infos: Sequence[TensorInfo]) -> Dict[str, str]:
+    """input name -> the pixels a side takes from a photo: the device contract's format for an AIPP input of
+    the .om (uint8: from preprocess or the user's insert_op_conf), else RGB (or gray) for the host's adapter."""
+    from ..ascend.contract import aipp_formats
+    from ..tasks.preprocess import feed_format
+
+    aipp = aipp_formats(spec) if spec is not None else {}
+    pre = spec.preprocess if spec is not None else None
+    return {i.name: aipp[i.name] if i.name in aipp and np.dtype(i.dtype) == np.uint8 else feed_format(i, pre)
+            for i in infos}
+
+
 def device_pixels(session: Session) -> Callable[[str, np.ndarray], np.ndarray]:
     """How a decoded RGB image for input `name` becomes the pixels this side takes, as `omdeploy run` feeds
     them (tasks.preprocess.feed_format): the spec's AIPP device_format for the device's AIPP input (the app's
     contract with the .om); RGB everywhere else, or gray for a gray model."""
-    from ..tasks.preprocess import device_pixels as convert, feed_format
+    from ..tasks.preprocess import device_pixels as convert
 
     pre = session.spec.preprocess if session.spec is not None else None
-    formats = {i.name: feed_format(i, pre) for i in session.inputs}
+    formats = pixel_formats(session.spec, session.inputs)
+    matrix = pre.yuv_matrix if pre is not None else "bt601_narrow"
 
     def to_device(name: str, image: np.ndarray) -> np.ndarray:
         if image.ndim < 3 or image.shape[-1] != 3:
             return image
         try:
-            return convert(image, formats.get(name, "rgb"))
+            return convert(image, formats.get(name, "rgb"), matrix)
         except UserError as exc:
             raise UserError("{}: {}".format(session.path, exc), hint="give .npy/.npz inputs already in {}".format(
                 formats.get(name))) from None
