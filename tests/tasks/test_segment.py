@@ -87,3 +87,25 @@ def test_segmenter_end_to_end_on_models_with_known_outputs(assets, tmp_path):
     with Segmenter(semantic, labels=["background", "road", "cat"]) as segment:
         counts = segment(photo)["label_map_classes"]
     assert set(counts) == {"background", "cat"} and abs(counts["cat"] - 100 * 60) < 0.1 * 6000
+
+
+@pytest.mark.needs_onnx
+def test_detect_on_a_seg_model_and_segment_on_a_detector_are_refused_and_layouts_are_said(tmp_path):
+    from omdeploy.errors import UserError
+    from omdeploy.tasks.detect import Detector
+    from omdeploy.tasks.segment import Segmenter
+
+    from .head_models import constant_head_model
+
+    seg = constant_head_model(tmp_path / "seg.onnx", {"output0": np.zeros((1, 4 + 80 + 32, 8400), np.float32),
+                                                     "output1": np.zeros((1, 32, 16, 16), np.float32)})
+    det = constant_head_model(tmp_path / "det.onnx", {"output0": np.zeros((1, 84, 8400), np.float32)})
+    with pytest.raises(UserError, match="--task detect on a segmentation model"):
+        Detector(seg)
+    with pytest.raises(UserError, match="--task segment on a detection model"):
+        Segmenter(det)
+    with Segmenter(seg) as segment:
+        assert segment.layout["classes"] == 80 and segment.layout["mask_coefficients"] == 32
+        assert segment.layout["layout"] == "(4+C+nm, N) channels first"
+    with Detector(det) as detect:
+        assert (detect.layout["classes"], detect.layout["anchors"]) == (80, 8400)

@@ -15,7 +15,7 @@ import numpy as np
 from .._optional import require
 from ..errors import UserError
 from .base import ImageTask, ModelRef
-from .detect import Detections, decode
+from .detect import Detections, announce_layout, decode
 from .preprocess import Geometry
 
 
@@ -105,6 +105,7 @@ class Segmenter(ImageTask):
                  **options: Any):
         self._open(model, preset, labels, backend, options)
         self.conf, self.iou = conf, iou
+        self.layout = announce_layout(self.name, self.session)
 
     def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
         tensor, geometry = prepared
