@@ -50,6 +50,9 @@ CUBE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 # ops whose float values are coordinates, indices or counts; the device runs them in float32 (AI CPU)
 FP32_ONLY_OPS = ("NonMaxSuppression", "TopK", "RoiAlign", "Range", "CumSum", "RandomUniformLike",
                  "RandomNormalLike")
+# float inputs that are shapes, coordinates or counts, not activations: the device keeps them exact (a Resize
+# scale of 0.8 rounded to fp16 is 0.7998 and turns 5 px into 3, not 4); (op type -> input indices)
+EXACT_INPUTS: Dict[str, Tuple[int, ...]] = {"Resize": (1, 2), "Upsample": (1,), "OneHot": (1,), "Dropout": (1,)}
 MIX_PRECISION_FP32_OPS = ("Exp", "Log", "Pow", "Sqrt", "Reciprocal", "Softmax", "LogSoftmax", "ReduceSum",
                           "ReduceMean", "ReduceL2", "ReduceSumSquare", "LayerNormalization", "Erf")
 
@@ -171,6 +174,14 @@ def _runs_fp16(op_type: str, ops: str) -> bool:
     return ops == "all" or op_type not in MIX_PRECISION_FP32_OPS
 
 
+def _to_integer(node: Any) -> bool:
+    onnx = require("onnx", "the NPU simulator")
+    to = next((a for a in node.attribute if a.name == "to"), None)
+    if to is None or to.type != onnx.AttributeProto.INT:
+        return False
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to.i)).kind in "iub"
+
+
 def round_fp16(array: np.ndarray) -> np.ndarray:
     """float32 values as float16 stores them (saturating at 65504, as ATC converts weights)."""
     return np.clip(array, -_FP16_MAX, _FP16_MAX).astype(np.float16).astype(np.float32)
@@ -191,6 +202,39 @@ def refuse_unsimulated_precision(spec: DeploySpec) -> None:
 
 def _opset(model: Any) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def refuse_unparsed_opset(model: Any, spec: DeploySpec) -> None:
+    """The opset rule of `omdeploy check` (opset-range, the accepted range of the target CANN's ATC parser): a
+    model ATC refuses has no .om to simulate."""
+    from ..onnx.check_rules import opset_range
+
+    opset, rng = _opset(model), opset_range(spec.target.cann)
+    if not rng.accepts(opset):
+        low, high = rng.accepted
+        raise UserError("ai.onnx opset {} is outside the opsets CANN {}'s ATC parses (v{}-v{}): ATC refuses the "
+                        "model, so there is no .om to simulate".format(opset, spec.target.cann, low, high),
+                        hint="`omdeploy sanitize MODEL --opset {}` (or re-export at that opset); `omdeploy check` "
+                             "says the same".format(min(max(opset, low), high) if opset > high else low))
+
+
+def refuse_bfloat16(model: Any) -> None:
+    """bfloat16 exists only on Atlas A2/A3 chips; the 310-class simulator has no bf16 arithmetic to apply."""
+    onnx = require("onnx", "the NPU simulator")
+    bf16 = onnx.TensorProto.BFLOAT16
+    graphs, found = [model.graph], []
+    while graphs:
+        graph = graphs.pop()
+        values = list(graph.input) + list(graph.output) + list(graph.value_info)
+        found += [v.name for v in values if v.type.tensor_type.elem_type == bf16]
+        found += [t.name for t in graph.initializer if t.data_type == bf16]
+        for node in graph.node:
+            found += [node.name or node.op_type for a in node.attribute if a.name == "to" and a.i == bf16]
+            graphs += [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
+    if found:
+        raise UserError("the model uses bfloat16 ({}): the simulator emulates float16 devices (310-class chips "
+                        "have no bf16)".format(", ".join(sorted(set(found))[:3])),
+                        hint="export the model in float32; bf16 runs only on Atlas A2/A3 (910B/910_93)")
 
 
 def saturate_nodes(source: str, target: str, opset: int, graph: Any) -> List[Any]:
@@ -250,14 +294,17 @@ def apply_precision(model: Any, mode: str, overflow: str = "saturation") -> Tupl
 
     for node in list(graph.node):
         if not _runs_fp16(node.op_type, ops):
-            if node.op_type in FP32_ONLY_OPS and ops != "none":
+            if ops != "none" and (node.op_type in FP32_ONLY_OPS or ops == "mixed"):
                 kept[node.op_type] = kept.get(node.op_type, 0) + 1
             nodes.append(node)
             continue
         fp16_nodes += 1
+        exact = EXACT_INPUTS.get(node.op_type, ())
         for i, name in enumerate(node.input):
-            if name not in floats or name in rounded.values():
+            if name not in floats or name in rounded.values() or i in exact:
                 continue
+            if node.op_type == "Cast" and _to_integer(node):
+                continue  # a float -> int Cast converts the value it gets (fp16 if its producer ran in fp16)
             if name not in rounded:
                 rounded[name] = name + "/sim_rounded"
                 if name in initializers:
@@ -278,8 +325,8 @@ def apply_precision(model: Any, mode: str, overflow: str = "saturation") -> Tupl
                     rounded[name] = name  # already rounded: later readers use it as is
     del graph.node[:]
     graph.node.extend(nodes)
-    read = {name for node in nodes for name in node.input}
-    unread = [t for t in graph.initializer if t.name not in read]
+    read = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    unread = [t for t in graph.initializer if t.name not in read]  # a constant folded into an output stays
     for tensor in unread:
         graph.initializer.remove(tensor)
     dropped = {t.name for t in unread}  # and their graph-input entries (IR < 4), or they become inputs to feed
@@ -483,6 +530,13 @@ class SimBackend(Backend):
         self.spec = spec if spec is not None else DeploySpec(model=path)
         # a deployment ATC refuses is refused here too, with ATC's reasons; the argv is what gets simulated
         self.atc_argv = build_argv(self.spec, absolute_paths=True)
+        try:
+            source = require("onnx", "the NPU simulator").load(path, load_external_data=False)
+        except Exception:  # not an ONNX file: fuse_graph says why, as a user error
+            source = None
+        if source is not None:
+            refuse_unparsed_opset(source, self.spec)
+            refuse_bfloat16(source)
         model = fuse_graph(path)
         self._device_inputs = device_inputs(model, self.spec)
         check_dynamic_support(self.spec, self._device_inputs)
