@@ -218,6 +218,16 @@ def refuse_unparsed_opset(model: Any, spec: DeploySpec) -> None:
                              "says the same".format(min(max(opset, low), high) if opset > high else low))
 
 
+def refuse_non_tensors(model: Any) -> None:
+    """An .om's inputs and outputs are tensors: a sequence or optional one has no device form."""
+    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        for value in values:
+            if value.type.WhichOneof("value") != "tensor_type" or not value.type.tensor_type.elem_type:
+                raise UserError("{} '{}' is a {}, not a tensor: an .om's inputs and outputs are tensors".format(
+                    kind, value.name, (value.type.WhichOneof("value") or "value of unknown type").replace(
+                        "_type", "")), hint="return the tensors themselves from the model")
+
+
 def refuse_bfloat16(model: Any) -> None:
     """bfloat16 exists only on Atlas A2/A3 chips; the 310-class simulator has no bf16 arithmetic to apply."""
     onnx = require("onnx", "the NPU simulator")
@@ -538,6 +548,7 @@ class SimBackend(Backend):
             refuse_unparsed_opset(source, self.spec)
             refuse_bfloat16(source)
         model = fuse_graph(path)
+        refuse_non_tensors(model)
         self._device_inputs = device_inputs(model, self.spec)
         check_dynamic_support(self.spec, self._device_inputs)
         names = intermediate_names(model) if layers else []
