@@ -187,8 +187,49 @@ def round_fp16(array: np.ndarray) -> np.ndarray:
     return np.clip(array, -_FP16_MAX, _FP16_MAX).astype(np.float16).astype(np.float32)
 
 
-# atc.options that change which ops run in float16 op by op (files read by ATC): the simulator cannot follow them
-UNSIMULATED_PRECISION_OPTIONS = ("keep_dtype", "modify_mixlist", "customize_dtypes")
+# atc.options that change which ops run in float16 op by op (files read by ATC) that the simulator cannot follow;
+# keep_dtype it follows (keep_dtype_entries)
+UNSIMULATED_PRECISION_OPTIONS = ("modify_mixlist", "customize_dtypes")
+KEEP_TYPE_PREFIX = "OpType::"
+
+
+@dataclass(frozen=True)
+class KeepDtype:
+    """ATC --keep_dtype: ops that keep the source model's precision (one per line, an op name of the source model,
+    or OpType::TYPE; no effect under must_keep_origin_dtype). CANN ATC reference, --keep_dtype:
+    https://www.hiascend.com/document/detail/zh/CANNCommunityEdition/910/devaids/atctool/atlasatcparam_16_0074.html
+    The simulator matches OpType:: against the ONNX op type (ATC against the Ascend IR type: the same name for
+    most ops)."""
+    names: Tuple[str, ...] = ()
+    types: Tuple[str, ...] = ()
+
+    def keeps(self, node: Any) -> bool:
+        return node.name in self.names or node.op_type in self.types
+
+    @classmethod
+    def parse(cls, text: str) -> "KeepDtype":
+        lines = [line.strip() for line in text.splitlines()]
+        lines = [line for line in lines if line and not line.startswith("#")]
+        return cls(tuple(l for l in lines if not l.startswith(KEEP_TYPE_PREFIX)),
+                   tuple(l[len(KEEP_TYPE_PREFIX):] for l in lines if l.startswith(KEEP_TYPE_PREFIX)))
+
+    def to_text(self) -> str:
+        return "".join(line + "\n" for line in list(self.names) + [KEEP_TYPE_PREFIX + t for t in self.types])
+
+
+def keep_dtype_entries(spec: DeploySpec) -> KeepDtype:
+    """The spec's atc.options.keep_dtype file (relative to the spec), parsed; empty without one."""
+    value = spec.atc.options.get("keep_dtype")
+    if not value:
+        return KeepDtype()
+    from pathlib import Path
+
+    path = Path(spec.base_dir) / str(value)
+    try:
+        return KeepDtype.parse(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError("atc.options.keep_dtype: {} cannot be read ({})".format(path, exc.strerror or exc),
+                        hint="write one op name (or OpType::TYPE) per line; `omdeploy precision` writes one") from None
 
 
 def refuse_unsimulated_precision(spec: DeploySpec) -> None:
@@ -268,7 +309,8 @@ def saturate_nodes(source: str, target: str, opset: int, graph: Any) -> List[Any
     return nodes
 
 
-def apply_precision(model: Any, mode: str, overflow: str = "saturation") -> Tuple[Any, PrecisionPlan]:
+def apply_precision(model: Any, mode: str, overflow: str = "saturation",
+                    keep: Optional[KeepDtype] = None) -> Tuple[Any, PrecisionPlan]:
     """The graph as `mode` evaluates it: every float tensor a float16 op reads or writes is rounded to float16
     (Cast to float16 and back); the ops compute in float32 in between, which is the Cube's fp16-in,
     fp32-accumulate. Rounding is explicit because onnxruntime's CPU runs most float16 nodes by casting them
@@ -302,9 +344,15 @@ def apply_precision(model: Any, mode: str, overflow: str = "saturation") -> Tupl
             onnx.helper.make_node("Cast", [source], [half], name=half, to=onnx.TensorProto.FLOAT16),
             onnx.helper.make_node("Cast", [half], [target], name=target + "/sim_fp32", to=onnx.TensorProto.FLOAT)]
 
+    keep = keep or KeepDtype()
+    missing = [n for n in keep.names if n not in {node.name for node in graph.node}]
+    if missing:
+        logger.warning("sim: keep_dtype names %s, not an op of the graph (ATC matches op names of the source "
+                       "model)", ", ".join(missing[:5]))
     for node in list(graph.node):
-        if not _runs_fp16(node.op_type, ops):
-            if ops != "none" and (node.op_type in FP32_ONLY_OPS or ops == "mixed"):
+        kept_by_file = ops != "none" and keep.keeps(node)
+        if kept_by_file or not _runs_fp16(node.op_type, ops):
+            if ops != "none" and (kept_by_file or node.op_type in FP32_ONLY_OPS or ops == "mixed"):
                 kept[node.op_type] = kept.get(node.op_type, 0) + 1
             nodes.append(node)
             continue
@@ -554,7 +602,8 @@ class SimBackend(Backend):
         names = intermediate_names(model) if layers else []
         refuse_unsimulated_precision(self.spec)
         converted, self.precision = apply_precision(model, self.spec.precision_mode,
-                                                    overflow_mode(self.spec.target.soc_version, overflow))
+                                                    overflow_mode(self.spec.target.soc_version, overflow),
+                                                    keep_dtype_entries(self.spec))
         self.layer_names = expose_intermediates(converted, names)
         self.inputs = [d.info for d in self._device_inputs]
         self.outputs = [self._output_info(o) for o in converted.graph.output]

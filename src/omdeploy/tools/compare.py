@@ -587,6 +587,12 @@ def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), 
 
 # ---- layers ------------------------------------------------------------------------------------------
 
+def overflow_count(values: np.ndarray) -> int:
+    """Values of a simulated tensor that overflowed fp16: saturated to +-65504 (saturation mode) or inf/NaN."""
+    v = np.asarray(values, dtype=np.float32)
+    return int(np.count_nonzero(~np.isfinite(v) | (np.abs(v) >= np.float32(65504.0))))
+
+
 def compare_layers(model_path: Path, ref_spec: Optional[DeploySpec], target_spec: DeploySpec, sample: Sample,
                    cosine_min: float = 0.999) -> Dict[str, Any]:
     """Every float intermediate tensor of the ONNX, fp32 onnxruntime vs the simulator, in graph order; the
@@ -615,7 +621,9 @@ def compare_layers(model_path: Path, ref_spec: Optional[DeploySpec], target_spec
             cosine = None if cosine is None or np.isnan(cosine) else cosine
             rows.append({"tensor": name, "op_type": producers[name].op_type, "node": producers[name].name,
                          "cosine": cosine, "max_abs": metrics["max_abs"],
-                         "max_rel": metrics["max_rel"], "nonfinite": metrics["nonfinite"]})
+                         "max_rel": metrics["max_rel"], "nonfinite": metrics["nonfinite"],
+                         "RelativeEuclideanDistance": metrics["RelativeEuclideanDistance"],
+                         "overflow": overflow_count(sim_out[name])})
     jump = next((r for r in rows if r["nonfinite"] or (r["cosine"] or 0.0) < cosine_min
                  and not (r["cosine"] is None and r["max_rel"] <= 1e-3)), None)
     return {"cosine_min": cosine_min, "tensors": len(rows), "first_jump": jump, "rows": rows}
