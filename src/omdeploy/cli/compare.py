@@ -81,10 +81,10 @@ def _render_layers(layers: Dict[str, Any], console: Any) -> None:
     jump = layers["first_jump"]
     worst = sorted(layers["rows"], key=lambda r: (r["cosine"] is not None, r["cosine"] or 0))[:8]
     t = table("layers: {} tensors, worst first".format(layers["tensors"]), "tensor", "op", "cosine", "max abs",
-              "non-finite")
+              "non-finite", "overflow")
     for r in worst:
         t.add_row(r["tensor"], r["op_type"], _cell("cosine", r["cosine"]), _cell("max_abs", r["max_abs"]),
-                  str(r["nonfinite"]))
+                  str(r["nonfinite"]), str(r.get("overflow", "-")))
     console.print(t)
     if jump is None:
         console.print("no layer falls below cosine {:g}".format(layers["cosine_min"]), markup=False)
