@@ -111,3 +111,25 @@ def test_allow_mix_precision_lists_the_ops_it_keeps_in_fp32(tmp_path):
     with Session(model, backend="sim", spec=spec(model, precision_mode="allow_mix_precision")) as s:
         facts = s.describe()
     assert facts["kept_fp32"] == {"Exp": 1, "Softmax": 1} and facts["fp16_nodes"] == 1
+
+
+def test_ops_inside_if_bodies_are_rounded_like_the_main_graph(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    # then: (x * x) / 1000, the square saturating on a 310P3 (300^2 = 90000 -> 65504) before the division;
+    # else: x / 1000 (no overflow). Only rounding inside the branch shows the saturation: If's output is 65.5, not 90
+    k = numpy_helper.from_array(np.array(1000.0, np.float32), "k")
+    then = helper.make_graph([helper.make_node("Mul", ["x", "x"], ["sq"], name="body_square"),
+                              helper.make_node("Div", ["sq", "k"], ["scaled"], name="body_div")], "then", [],
+                             [tensor("scaled", [2])])
+    other = helper.make_graph([helper.make_node("Div", ["x", "k"], ["plain"], name="body_plain")], "else", [],
+                              [tensor("plain", [2])])
+    model = save(tmp_path / "if.onnx", [helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)],
+                 [tensor("c", [], TensorProto.BOOL), tensor("x", [2])], [tensor("y", [2])], [k])
+    x = np.array([300.0, 2.0], np.float32)
+    with Session(model, backend="sim", spec=spec(model, target={"soc_version": "Ascend310P3"})) as s:
+        squared = s.run({"c": np.array(True), "x": x})["y"]
+        plain = s.run({"c": np.array(False), "x": x})["y"]
+    half = lambda v: float(np.float16(v))  # noqa: E731
+    np.testing.assert_array_equal(squared, [half(65504.0 / 1000), half(4.0 / 1000)])
+    np.testing.assert_array_equal(plain, [half(0.3), half(0.002)])

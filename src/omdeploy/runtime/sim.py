@@ -129,11 +129,27 @@ def float_tensors(model: Any) -> List[str]:
     """Names of the float32 tensors of a graph (inputs, initializers, node outputs), by shape inference."""
     onnx = require("onnx", "the NPU simulator")
     inferred = onnx.shape_inference.infer_shapes(model)
-    graph = inferred.graph
-    values = list(graph.input) + list(graph.value_info) + list(graph.output)
-    names = [v.name for v in values if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
-    names += [t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+    names: List[str] = []
+    for graph in all_graphs(inferred.graph):  # If/Loop/Scan bodies too
+        values = list(graph.input) + list(graph.value_info) + list(graph.output)
+        names += [v.name for v in values if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+        names += [t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
     return names
+
+
+def subgraphs(node: Any) -> List[Any]:
+    """The graphs a node holds (If's branches, Loop's and Scan's bodies)."""
+    return [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
+
+
+def all_graphs(graph: Any) -> List[Any]:
+    """`graph` and every graph nested in its nodes."""
+    found, stack = [], [graph]
+    while stack:
+        g = stack.pop()
+        found.append(g)
+        stack.extend(sub for node in g.node for sub in subgraphs(node))
+    return found
 
 
 def intermediate_names(model: Any) -> List[str]:
@@ -345,45 +361,62 @@ def apply_precision(model: Any, mode: str, overflow: str = "saturation",
             onnx.helper.make_node("Cast", [half], [target], name=target + "/sim_fp32", to=onnx.TensorProto.FLOAT)]
 
     keep = keep or KeepDtype()
-    missing = [n for n in keep.names if n not in {node.name for node in graph.node}]
+    missing = [n for n in keep.names if n not in {node.name for g in all_graphs(graph) for node in g.node}]
     if missing:
         logger.warning("sim: keep_dtype names %s, not an op of the graph (ATC matches op names of the source "
                        "model)", ", ".join(missing[:5]))
-    for node in list(graph.node):
-        kept_by_file = ops != "none" and keep.keeps(node)
-        if kept_by_file or not _runs_fp16(node.op_type, ops):
-            if ops != "none" and (kept_by_file or node.op_type in FP32_ONLY_OPS or ops == "mixed"):
-                kept[node.op_type] = kept.get(node.op_type, 0) + 1
-            nodes.append(node)
-            continue
-        fp16_nodes += 1
-        exact = EXACT_INPUTS.get(node.op_type, ())
-        for i, name in enumerate(node.input):
-            if name not in floats or name in rounded.values() or i in exact:
+
+    def round_nodes(g: Any, rounded: Dict[str, str], initializers: Dict[str, Any], tag: str = "") -> List[Any]:
+        """g's nodes with their float inputs and outputs rounded; bodies of If/Loop/Scan the same way, seeing
+        the outer scope's rounded twins (outer values are visible in a body) but keeping their own."""
+        nonlocal fp16_nodes
+        nodes: List[Any] = []
+        own = {t.name for t in g.initializer}
+        for node in list(g.node):
+            for k, body in enumerate(subgraphs(node)):
+                inner = dict(initializers, **{t.name: t for t in body.initializer})
+                # a body's twins are named apart: the outer graph may round the same tensor later
+                body_nodes = round_nodes(body, dict(rounded), inner, "{}/{}{}".format(tag, node.name, k))
+                del body.node[:]
+                body.node.extend(body_nodes)
+            kept_by_file = ops != "none" and keep.keeps(node)
+            if kept_by_file or not _runs_fp16(node.op_type, ops):
+                if ops != "none" and (kept_by_file or node.op_type in FP32_ONLY_OPS or ops == "mixed"):
+                    kept[node.op_type] = kept.get(node.op_type, 0) + 1
+                nodes.append(node)
                 continue
-            if node.op_type == "Cast" and _to_integer(node):
-                continue  # a float -> int Cast converts the value it gets (fp16 if its producer ran in fp16)
-            if name not in rounded:
-                rounded[name] = name + "/sim_rounded"
-                if name in initializers:
-                    values = numpy_helper.to_array(initializers[name])
-                    if np.any(np.abs(values[np.isfinite(values)]) > _FP16_MAX):
-                        clamped.append(name)
-                    twin = numpy_helper.from_array(round_fp16(values), rounded[name])
-                    graph.initializer.append(twin)
-                else:
-                    nodes.extend(cast_pair(name, rounded[name]))
-            node.input[i] = rounded[name]
-        nodes.append(node)
-        if round_outputs:
-            for i, name in enumerate(node.output):
-                if name in floats:
-                    node.output[i] = name + "/sim_exact"
-                    nodes.extend(cast_pair(node.output[i], name))
-                    rounded[name] = name  # already rounded: later readers use it as is
+            fp16_nodes += 1
+            exact = EXACT_INPUTS.get(node.op_type, ())
+            for i, name in enumerate(node.input):
+                if name not in floats or name in rounded.values() or i in exact:
+                    continue
+                if node.op_type == "Cast" and _to_integer(node):
+                    continue  # a float -> int Cast converts the value it gets (fp16 if its producer ran in fp16)
+                if name not in rounded:
+                    rounded[name] = name + "/sim_rounded" + tag
+                    if name in initializers:
+                        values = numpy_helper.to_array(initializers[name])
+                        if np.any(np.abs(values[np.isfinite(values)]) > _FP16_MAX):
+                            clamped.append(name)
+                        twin = numpy_helper.from_array(round_fp16(values), rounded[name])
+                        (g if name in own else graph).initializer.append(twin)
+                    else:
+                        nodes.extend(cast_pair(name, rounded[name]))
+                node.input[i] = rounded[name]
+            nodes.append(node)
+            if round_outputs:
+                for i, name in enumerate(node.output):
+                    if name in floats:
+                        node.output[i] = name + "/sim_exact"
+                        nodes.extend(cast_pair(node.output[i], name))
+                        rounded[name] = name  # already rounded: later readers use it as is
+        return nodes
+
+    nodes = round_nodes(graph, rounded, initializers)
     del graph.node[:]
     graph.node.extend(nodes)
-    read = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    read = {name for g in all_graphs(graph) for node in g.node for name in node.input} | {
+        o.name for o in graph.output}
     unread = [t for t in graph.initializer if t.name not in read]  # a constant folded into an output stays
     for tensor in unread:
         graph.initializer.remove(tensor)
@@ -561,7 +594,7 @@ def _weight_bytes(model: Any) -> int:
     onnx = require("onnx", "the NPU simulator")
     total = 0
     for tensor in model.graph.initializer:
-        itemsize = 2 if tensor.name.endswith("/sim_rounded") else \
+        itemsize = 2 if "/sim_rounded" in tensor.name else \
             np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
         total += int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
     return total
