@@ -136,3 +136,28 @@ def test_an_unknown_task_or_head_is_a_user_error(cli, tmp_path):
         "compare", str(model), str(model), "--task", "pose").err
     result = cli("compare", str(model), str(model), "--task", "segment", "--head", "yolov9")
     assert result.code == 2 and "--head 'yolov9': unknown detection head" in result.err
+
+
+def test_segment_verdict_passes_fp16_noise_and_fails_shifted_mask_coefficients():
+    from omdeploy.tools.task_verdicts import task_metrics
+
+    rng = np.random.default_rng(3)
+    anchors, nm = 200, 8
+    head = np.zeros((1, 4 + 2 + nm, anchors), np.float32)  # 2 classes, 8 mask coefficients, 200 anchors
+    boxes = [(40, 40, 30, 30, 0), (120, 90, 50, 40, 1), (200, 180, 60, 60, 0)]
+    for i, (cx, cy, w, h, c) in enumerate(boxes):
+        head[0, :4, i] = [cx, cy, w, h]
+        head[0, 4 + c, i] = 0.9
+        head[0, 6:, i] = rng.normal(0, 1, nm)
+    protos = rng.normal(0, 3, (1, nm, 64, 64)).astype(np.float32)
+    outputs = [("output0", head.shape), ("output1", protos.shape)]
+    ref = [{"output0": head, "output1": protos}]
+    noisy = [{"output0": head.astype(np.float16).astype(np.float32),
+              "output1": protos.astype(np.float16).astype(np.float32)}]
+    metrics = task_metrics("segment", ref, noisy, outputs, (256, 256))
+    assert metrics["det_recall"] == 1.0 and metrics["mask_iou"] > 0.97
+    assert metrics["layout"]["mask_coefficients"] == nm and metrics["layout"]["classes"] == 2
+    shifted = head.copy()
+    shifted[0, 6:, :3] = rng.normal(0, 1, (nm, 3))  # the boxes stay, the masks change
+    metrics = task_metrics("segment", ref, [{"output0": shifted, "output1": protos}], outputs, (256, 256))
+    assert metrics["det_recall"] == 1.0 and metrics["box_iou"] == 1.0 and metrics["mask_iou"] < 0.8
