@@ -13,6 +13,11 @@ if ! command -v cjpeg >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# ONNX's node conformance cases (tests/runtime/test_node_conformance.py), when the onnx wheel does not ship them
+if [ ! -d /usr/share/libonnx-testdata/data/node ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libonnx-testdata >/dev/null || \
+    echo "setup: libonnx-testdata is missing: the node conformance sweep will be skipped" >&2
+fi
 
 # chromium: the status-page test of omdeploy serve renders it headless (under CI a missing chromium fails it)
 if ! command -v chromium >/dev/null 2>&1; then

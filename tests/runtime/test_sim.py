@@ -222,7 +222,7 @@ def test_aipp_file_given_to_atc_as_is_is_applied(assets, tmp_path):
     np.testing.assert_allclose(got, ref["sigmoid_0.tmp_0"], atol=1e-5)
 
 
-@pytest.mark.parametrize("option", ["keep_dtype", "modify_mixlist", "customize_dtypes"])
+@pytest.mark.parametrize("option", ["modify_mixlist", "customize_dtypes"])  # keep_dtype is simulated
 def test_per_op_precision_options_are_refused_naming_the_option(option, overflow_onnx):
     spec = spec_for(overflow_onnx, atc={"options": {option: "ops.cfg"}})
     with pytest.raises(UserError, match="atc.options sets --{}: the simulator cannot reproduce".format(option)):

@@ -286,8 +286,10 @@ def test_layers_find_the_first_layer_whose_float16_error_jumps(cli, tmp_path):
     assert jump["cosine"] < report["layers"]["cosine_min"]
     rows = {r["tensor"]: r for r in report["layers"]["rows"]}
     assert rows["h"]["cosine"] > 0.9999  # the MatMul before it is fine in fp16
+    # msit's overflow column: the squares past 65504 saturated, the MatMul's values did not
+    assert rows["sq"]["overflow"] > 0 and rows["h"]["overflow"] == 0
     human = cli("compare", model, "{}@sim".format(tmp_path / "device.yaml"), "--random", "2", "--layers")
-    assert "first layer whose error jumps: sq (op Mul, node square)" in human.out
+    assert "first layer whose error jumps: sq (op Mul, node square)" in human.out and "overflow" in human.out
 
 
 @pytest.mark.needs_torch

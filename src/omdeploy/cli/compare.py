@@ -47,19 +47,44 @@ def _render(report: Any, console: Any) -> None:
     t.add_row("checks", *[_checks(o) for o in report.outputs])
     t.add_row("result", *["[green]pass[/green]" if o.passed else "[red]FAIL[/red]" for o in report.outputs])
     console.print(t)
+    if report.task is not None:
+        _render_task(report.task, console)
     if report.layers is not None:
         _render_layers(report.layers, console)
     console.print("[green]PASS[/green]" if report.passed else "[red]FAIL[/red]")
+
+
+_TASK_ROWS = (("top1", "top-1 agreement"), ("top1_in_top5", "ref top-1 in target top-5"),
+              ("detections_ref", "detections (reference)"), ("detections_target", "detections (target)"),
+              ("det_precision", "precision (target vs ref)"), ("det_recall", "recall (target vs ref)"),
+              ("box_iou", "mean box IoU (matched)"), ("score_diff", "max score diff (matched)"),
+              ("mask_iou", "mean mask IoU"), ("text_equal", "same text"), ("cer", "character error rate"))
+
+
+def _render_task(verdict: Dict[str, Any], console: Any) -> None:
+    metrics = verdict["metrics"]
+    layout = metrics.get("layout") or {}
+    title = "task {}: the decoded answers{}".format(verdict["task"], ", layout {} {}".format(
+        layout.get("layout"), layout.get("shape")) if layout.get("layout") else "")
+    t = table(title, "", "value")
+    for key, label in _TASK_ROWS:
+        if key in metrics:
+            t.add_row(label, _cell(key, metrics[key]))
+    t.add_row("checks", ", ".join("{}{}{:g}{}".format(c["metric"], c["op"], c["value"],
+                                                       "" if c["passed"] is not False else " FAILED")
+                                  for c in verdict["checks"]))
+    t.add_row("result", "[green]pass[/green]" if verdict["passed"] else "[red]FAIL[/red]")
+    console.print(t)
 
 
 def _render_layers(layers: Dict[str, Any], console: Any) -> None:
     jump = layers["first_jump"]
     worst = sorted(layers["rows"], key=lambda r: (r["cosine"] is not None, r["cosine"] or 0))[:8]
     t = table("layers: {} tensors, worst first".format(layers["tensors"]), "tensor", "op", "cosine", "max abs",
-              "non-finite")
+              "non-finite", "overflow")
     for r in worst:
         t.add_row(r["tensor"], r["op_type"], _cell("cosine", r["cosine"]), _cell("max_abs", r["max_abs"]),
-                  str(r["nonfinite"]))
+                  str(r["nonfinite"]), str(r.get("overflow", "-")))
     console.print(t)
     if jump is None:
         console.print("no layer falls below cosine {:g}".format(layers["cosine_min"]), markup=False)
@@ -83,8 +108,9 @@ def register(app: typer.Typer) -> None:
         shapes: List[str] = typer.Option([], "--shape", help="NAME:D0,D1,... for inputs with dynamic dims."),
         thresholds: List[str] = typer.Option([], "--threshold", "-t",
                                              help="[OUTPUT:]METRIC>=VALUE or <=VALUE (cosine, max_abs, mean_abs, "
-                                                  "max_rel, rmse, atol, rtol, top1, top5). Defaults: cosine>=0.99, "
-                                                  "top1>=1."),
+                                                  "max_rel, rmse, atol, rtol, top1, top5, msit names, task metrics). "
+                                                  "Defaults: cosine>=0.99, RelativeEuclideanDistance<=0.05, top1>=1; "
+                                                  "per task: docs/simulate.md."),
         spec_path: Optional[Path] = typer.Option(None, "--spec", help="DeploySpec for a side given as a bare model."),
         save: Optional[Path] = typer.Option(None, "--save", help="Write inputs and REF's outputs to this .npz."),
         load: Optional[Path] = typer.Option(None, "--load", help="Golden .npz from --save: its inputs and "
@@ -93,6 +119,10 @@ def register(app: typer.Typer) -> None:
                                                             "simulator) and report the first layer whose error jumps."),
         layer_cosine: float = typer.Option(0.999, "--layer-cosine", help="--layers: a tensor below this cosine "
                                                                          "is where the error jumps."),
+        task: Optional[str] = typer.Option(None, "--task", help="Judge the decoded answers too: classify, detect, "
+                                                                  "segment, ocr-rec (ocr). Default: the spec's task."),
+        head: str = typer.Option("yolov8", "--head", help="--task detect/segment: the head layout (yolov8, yolov5, "
+                                                           "yolox)."),
         as_json: bool = JsonOption,
     ) -> None:
         """Compare two deployments output by output: cosine, abs/rel errors, RMSE, tolerances, top-k."""
@@ -137,7 +167,7 @@ def register(app: typer.Typer) -> None:
                 stack.enter_context(bar)
             report = cmp.compare_sides(None if load else sides[0], sides[-1], inputs, spec, random, seed, shape_map,
                                        range_map, parsed, golden=load, save=save, layers=layers,
-                                       layer_cosine=layer_cosine, tracker=tracker)
+                                       layer_cosine=layer_cosine, tracker=tracker, task=task, head=head)
         data = report.to_dict()
         if save:
             data["saved"] = str(save)

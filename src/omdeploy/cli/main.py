@@ -12,7 +12,7 @@ from typing import List, Optional
 
 # one module per verb, in workflow order (the order of --help); each defines register(app)
 COMMANDS = ["doctor", "export", "inspect", "check", "sanitize", "spec", "convert", "aipp", "compare", "run",
-            "bench", "jpeg", "explain", "demo", "serve", "pack", "verify", "selftest"]
+            "precision", "bench", "jpeg", "explain", "demo", "serve", "pack", "verify", "selftest"]
 
 _debug = False
 

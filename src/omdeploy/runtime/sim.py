@@ -54,6 +54,9 @@ CUBE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 # ops whose float values are coordinates, indices or counts; the device runs them in float32 (AI CPU)
 FP32_ONLY_OPS = ("NonMaxSuppression", "TopK", "RoiAlign", "Range", "CumSum", "RandomUniformLike",
                  "RandomNormalLike")
+# float inputs that are shapes, coordinates or counts, not activations: the device keeps them exact (a Resize
+# scale of 0.8 rounded to fp16 is 0.7998 and turns 5 px into 3, not 4); (op type -> input indices)
+EXACT_INPUTS: Dict[str, Tuple[int, ...]] = {"Resize": (1, 2), "Upsample": (1,), "OneHot": (1,), "Dropout": (1,)}
 MIX_PRECISION_FP32_OPS = ("Exp", "Log", "Pow", "Sqrt", "Reciprocal", "Softmax", "LogSoftmax", "ReduceSum",
                           "ReduceMean", "ReduceL2", "ReduceSumSquare", "LayerNormalization", "Erf")
 
@@ -126,11 +129,27 @@ def float_tensors(model: Any) -> List[str]:
     """Names of the float32 tensors of a graph (inputs, initializers, node outputs), by shape inference."""
     onnx = require("onnx", "the NPU simulator")
     inferred = onnx.shape_inference.infer_shapes(model)
-    graph = inferred.graph
-    values = list(graph.input) + list(graph.value_info) + list(graph.output)
-    names = [v.name for v in values if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
-    names += [t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+    names: List[str] = []
+    for graph in all_graphs(inferred.graph):  # If/Loop/Scan bodies too
+        values = list(graph.input) + list(graph.value_info) + list(graph.output)
+        names += [v.name for v in values if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+        names += [t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
     return names
+
+
+def subgraphs(node: Any) -> List[Any]:
+    """The graphs a node holds (If's branches, Loop's and Scan's bodies)."""
+    return [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
+
+
+def all_graphs(graph: Any) -> List[Any]:
+    """`graph` and every graph nested in its nodes."""
+    found, stack = [], [graph]
+    while stack:
+        g = stack.pop()
+        found.append(g)
+        stack.extend(sub for node in g.node for sub in subgraphs(node))
+    return found
 
 
 def intermediate_names(model: Any) -> List[str]:
@@ -171,13 +190,62 @@ def _runs_fp16(op_type: str, ops: str) -> bool:
     return ops == "all" or op_type not in MIX_PRECISION_FP32_OPS
 
 
+def _to_integer(node: Any) -> bool:
+    onnx = require("onnx", "the NPU simulator")
+    to = next((a for a in node.attribute if a.name == "to"), None)
+    if to is None or to.type != onnx.AttributeProto.INT:
+        return False
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to.i)).kind in "iub"
+
+
 def round_fp16(array: np.ndarray) -> np.ndarray:
     """float32 values as float16 stores them (saturating at 65504, as ATC converts weights)."""
     return np.clip(array, -_FP16_MAX, _FP16_MAX).astype(np.float16).astype(np.float32)
 
 
-# atc.options that change which ops run in float16 op by op (files read by ATC): the simulator cannot follow them
-UNSIMULATED_PRECISION_OPTIONS = ("keep_dtype", "modify_mixlist", "customize_dtypes")
+# atc.options that change which ops run in float16 op by op (files read by ATC) that the simulator cannot follow;
+# keep_dtype it follows (keep_dtype_entries)
+UNSIMULATED_PRECISION_OPTIONS = ("modify_mixlist", "customize_dtypes")
+KEEP_TYPE_PREFIX = "OpType::"
+
+
+@dataclass(frozen=True)
+class KeepDtype:
+    """ATC --keep_dtype: ops that keep the source model's precision (one per line, an op name of the source model,
+    or OpType::TYPE; no effect under must_keep_origin_dtype). CANN ATC reference, --keep_dtype:
+    https://www.hiascend.com/document/detail/zh/CANNCommunityEdition/910/devaids/atctool/atlasatcparam_16_0074.html
+    The simulator matches OpType:: against the ONNX op type (ATC against the Ascend IR type: the same name for
+    most ops)."""
+    names: Tuple[str, ...] = ()
+    types: Tuple[str, ...] = ()
+
+    def keeps(self, node: Any) -> bool:
+        return node.name in self.names or node.op_type in self.types
+
+    @classmethod
+    def parse(cls, text: str) -> "KeepDtype":
+        lines = [line.strip() for line in text.splitlines()]
+        lines = [line for line in lines if line and not line.startswith("#")]
+        return cls(tuple(l for l in lines if not l.startswith(KEEP_TYPE_PREFIX)),
+                   tuple(l[len(KEEP_TYPE_PREFIX):] for l in lines if l.startswith(KEEP_TYPE_PREFIX)))
+
+    def to_text(self) -> str:
+        return "".join(line + "\n" for line in list(self.names) + [KEEP_TYPE_PREFIX + t for t in self.types])
+
+
+def keep_dtype_entries(spec: DeploySpec) -> KeepDtype:
+    """The spec's atc.options.keep_dtype file (relative to the spec), parsed; empty without one."""
+    value = spec.atc.options.get("keep_dtype")
+    if not value:
+        return KeepDtype()
+    from pathlib import Path
+
+    path = Path(spec.base_dir) / str(value)
+    try:
+        return KeepDtype.parse(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError("atc.options.keep_dtype: {} cannot be read ({})".format(path, exc.strerror or exc),
+                        hint="write one op name (or OpType::TYPE) per line; `omdeploy precision` writes one") from None
 
 
 def refuse_unsimulated_precision(spec: DeploySpec) -> None:
@@ -191,6 +259,49 @@ def refuse_unsimulated_precision(spec: DeploySpec) -> None:
 
 def _opset(model: Any) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def refuse_unparsed_opset(model: Any, spec: DeploySpec) -> None:
+    """The opset rule of `omdeploy check` (opset-range, the accepted range of the target CANN's ATC parser): a
+    model ATC refuses has no .om to simulate."""
+    from ..onnx.check_rules import opset_range
+
+    opset, rng = _opset(model), opset_range(spec.target.cann)
+    if not rng.accepts(opset):
+        low, high = rng.accepted
+        raise UserError("ai.onnx opset {} is outside the opsets CANN {}'s ATC parses (v{}-v{}): ATC refuses the "
+                        "model, so there is no .om to simulate".format(opset, spec.target.cann, low, high),
+                        hint="`omdeploy sanitize MODEL --opset {}` (or re-export at that opset); `omdeploy check` "
+                             "says the same".format(min(max(opset, low), high) if opset > high else low))
+
+
+def refuse_non_tensors(model: Any) -> None:
+    """An .om's inputs and outputs are tensors: a sequence or optional one has no device form."""
+    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        for value in values:
+            if value.type.WhichOneof("value") != "tensor_type" or not value.type.tensor_type.elem_type:
+                raise UserError("{} '{}' is a {}, not a tensor: an .om's inputs and outputs are tensors".format(
+                    kind, value.name, (value.type.WhichOneof("value") or "value of unknown type").replace(
+                        "_type", "")), hint="return the tensors themselves from the model")
+
+
+def refuse_bfloat16(model: Any) -> None:
+    """bfloat16 exists only on Atlas A2/A3 chips; the 310-class simulator has no bf16 arithmetic to apply."""
+    onnx = require("onnx", "the NPU simulator")
+    bf16 = onnx.TensorProto.BFLOAT16
+    graphs, found = [model.graph], []
+    while graphs:
+        graph = graphs.pop()
+        values = list(graph.input) + list(graph.output) + list(graph.value_info)
+        found += [v.name for v in values if v.type.tensor_type.elem_type == bf16]
+        found += [t.name for t in graph.initializer if t.data_type == bf16]
+        for node in graph.node:
+            found += [node.name or node.op_type for a in node.attribute if a.name == "to" and a.i == bf16]
+            graphs += [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
+    if found:
+        raise UserError("the model uses bfloat16 ({}): the simulator emulates float16 devices (310-class chips "
+                        "have no bf16)".format(", ".join(sorted(set(found))[:3])),
+                        hint="export the model in float32; bf16 runs only on Atlas A2/A3 (910B/910_93)")
 
 
 def saturate_nodes(source: str, target: str, opset: int, graph: Any) -> List[Any]:
@@ -214,7 +325,8 @@ def saturate_nodes(source: str, target: str, opset: int, graph: Any) -> List[Any
     return nodes
 
 
-def apply_precision(model: Any, mode: str, overflow: str = "saturation") -> Tuple[Any, PrecisionPlan]:
+def apply_precision(model: Any, mode: str, overflow: str = "saturation",
+                    keep: Optional[KeepDtype] = None) -> Tuple[Any, PrecisionPlan]:
     """The graph as `mode` evaluates it: every float tensor a float16 op reads or writes is rounded to float16
     (Cast to float16 and back); the ops compute in float32 in between, which is the Cube's fp16-in,
     fp32-accumulate. Rounding is explicit because onnxruntime's CPU runs most float16 nodes by casting them
@@ -248,38 +360,64 @@ def apply_precision(model: Any, mode: str, overflow: str = "saturation") -> Tupl
             onnx.helper.make_node("Cast", [source], [half], name=half, to=onnx.TensorProto.FLOAT16),
             onnx.helper.make_node("Cast", [half], [target], name=target + "/sim_fp32", to=onnx.TensorProto.FLOAT)]
 
-    for node in list(graph.node):
-        if not _runs_fp16(node.op_type, ops):
-            if node.op_type in FP32_ONLY_OPS and ops != "none":
-                kept[node.op_type] = kept.get(node.op_type, 0) + 1
-            nodes.append(node)
-            continue
-        fp16_nodes += 1
-        for i, name in enumerate(node.input):
-            if name not in floats or name in rounded.values():
+    keep = keep or KeepDtype()
+    missing = [n for n in keep.names if n not in {node.name for g in all_graphs(graph) for node in g.node}]
+    if missing:
+        logger.warning("sim: keep_dtype names %s, not an op of the graph (ATC matches op names of the source "
+                       "model)", ", ".join(missing[:5]))
+
+    def round_nodes(g: Any, rounded: Dict[str, str], initializers: Dict[str, Any], tag: str = "") -> List[Any]:
+        """g's nodes with their float inputs and outputs rounded; bodies of If/Loop/Scan the same way, seeing
+        the outer scope's rounded twins (outer values are visible in a body) but keeping their own."""
+        nonlocal fp16_nodes
+        nodes: List[Any] = []
+        own = {t.name for t in g.initializer}
+        for node in list(g.node):
+            for k, body in enumerate(subgraphs(node)):
+                inner = dict(initializers, **{t.name: t for t in body.initializer})
+                # a body's twins are named apart: the outer graph may round the same tensor later
+                body_nodes = round_nodes(body, dict(rounded), inner, "{}/{}{}".format(tag, node.name, k))
+                del body.node[:]
+                body.node.extend(body_nodes)
+            kept_by_file = ops != "none" and keep.keeps(node)
+            if kept_by_file or not _runs_fp16(node.op_type, ops):
+                if ops != "none" and (kept_by_file or node.op_type in FP32_ONLY_OPS or ops == "mixed"):
+                    kept[node.op_type] = kept.get(node.op_type, 0) + 1
+                nodes.append(node)
                 continue
-            if name not in rounded:
-                rounded[name] = name + "/sim_rounded"
-                if name in initializers:
-                    values = numpy_helper.to_array(initializers[name])
-                    if np.any(np.abs(values[np.isfinite(values)]) > _FP16_MAX):
-                        clamped.append(name)
-                    twin = numpy_helper.from_array(round_fp16(values), rounded[name])
-                    graph.initializer.append(twin)
-                else:
-                    nodes.extend(cast_pair(name, rounded[name]))
-            node.input[i] = rounded[name]
-        nodes.append(node)
-        if round_outputs:
-            for i, name in enumerate(node.output):
-                if name in floats:
-                    node.output[i] = name + "/sim_exact"
-                    nodes.extend(cast_pair(node.output[i], name))
-                    rounded[name] = name  # already rounded: later readers use it as is
+            fp16_nodes += 1
+            exact = EXACT_INPUTS.get(node.op_type, ())
+            for i, name in enumerate(node.input):
+                if name not in floats or name in rounded.values() or i in exact:
+                    continue
+                if node.op_type == "Cast" and _to_integer(node):
+                    continue  # a float -> int Cast converts the value it gets (fp16 if its producer ran in fp16)
+                if name not in rounded:
+                    rounded[name] = name + "/sim_rounded" + tag
+                    if name in initializers:
+                        values = numpy_helper.to_array(initializers[name])
+                        if np.any(np.abs(values[np.isfinite(values)]) > _FP16_MAX):
+                            clamped.append(name)
+                        twin = numpy_helper.from_array(round_fp16(values), rounded[name])
+                        (g if name in own else graph).initializer.append(twin)
+                    else:
+                        nodes.extend(cast_pair(name, rounded[name]))
+                node.input[i] = rounded[name]
+            nodes.append(node)
+            if round_outputs:
+                for i, name in enumerate(node.output):
+                    if name in floats:
+                        node.output[i] = name + "/sim_exact"
+                        nodes.extend(cast_pair(node.output[i], name))
+                        rounded[name] = name  # already rounded: later readers use it as is
+        return nodes
+
+    nodes = round_nodes(graph, rounded, initializers)
     del graph.node[:]
     graph.node.extend(nodes)
-    read = {name for node in nodes for name in node.input}
-    unread = [t for t in graph.initializer if t.name not in read]
+    read = {name for g in all_graphs(graph) for node in g.node for name in node.input} | {
+        o.name for o in graph.output}
+    unread = [t for t in graph.initializer if t.name not in read]  # a constant folded into an output stays
     for tensor in unread:
         graph.initializer.remove(tensor)
     dropped = {t.name for t in unread}  # and their graph-input entries (IR < 4), or they become inputs to feed
@@ -444,7 +582,7 @@ def _weight_bytes(model: Any) -> int:
     onnx = require("onnx", "the NPU simulator")
     total = 0
     for tensor in model.graph.initializer:
-        itemsize = 2 if tensor.name.endswith("/sim_rounded") else \
+        itemsize = 2 if "/sim_rounded" in tensor.name else \
             np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
         total += int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
     return total
@@ -471,13 +609,22 @@ class SimBackend(Backend):
         self.spec = spec if spec is not None else DeploySpec(model=path)
         # a deployment ATC refuses is refused here too, with ATC's reasons; the argv is what gets simulated
         self.atc_argv = build_argv(self.spec, absolute_paths=True)
+        try:
+            source = require("onnx", "the NPU simulator").load(path, load_external_data=False)
+        except Exception:  # not an ONNX file: fuse_graph says why, as a user error
+            source = None
+        if source is not None:
+            refuse_unparsed_opset(source, self.spec)
+            refuse_bfloat16(source)
         model = fuse_graph(path)
+        refuse_non_tensors(model)
         self._device_inputs = device_inputs(model, self.spec)
         check_dynamic_support(self.spec, self._device_inputs)
         names = intermediate_names(model) if layers else []
         refuse_unsimulated_precision(self.spec)
         converted, self.precision = apply_precision(model, self.spec.precision_mode,
-                                                    overflow_mode(self.spec.target.soc_version, overflow))
+                                                    overflow_mode(self.spec.target.soc_version, overflow),
+                                                    keep_dtype_entries(self.spec))
         self.layer_names = expose_intermediates(converted, names)
         self.inputs = [d.info for d in self._device_inputs]
         self.outputs = [self._output_info(o) for o in converted.graph.output]

@@ -129,6 +129,18 @@ def decode(output: np.ndarray, head: str, geometry: Geometry, input_hw: Tuple[in
     return Detections(source, scores[kept], classes[kept], input_boxes, rows[kept, end:])
 
 
+def announce_layout(task: str, session: Any, head: str = "yolov8") -> Dict[str, Any]:
+    """The layout inferred from the model's outputs (a task that does not fit them is refused here, before any
+    input runs), said once at INFO."""
+    from ..log import info_once
+    from .fit import fit_task, session_outputs
+
+    layout = fit_task(task, session_outputs(session), head)
+    info_once(("layout", task, str(session.path)), "%s: %s inferred the output layout %s", session.path, task,
+              {k: v for k, v in layout.items() if v is not None})
+    return layout
+
+
 class Detector(ImageTask):
     """YOLO-family detection on RGB uint8 images; letterbox (or the spec's resize) on the way in, boxes back."""
 
@@ -141,6 +153,7 @@ class Detector(ImageTask):
             raise UserError("unknown detection head {!r}; known: {}".format(head, one_of(HEADS)))
         self._open(model, preset, labels, backend, options)
         self.head, self.conf, self.iou = head, conf, iou
+        self.layout = announce_layout(self.name, self.session, head)
 
     def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
         tensor, geometry = prepared

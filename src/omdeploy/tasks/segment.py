@@ -1,8 +1,8 @@
 """Segmentation post-processing: YOLOv8-seg instance masks and per-pixel maps, mapped back to the source image.
 
 - YOLOv8-seg: output0 is a yolov8 detection head with 32 trailing mask coefficients per row, output1 the
-  prototypes (32, mh, mw). mask = sigmoid(coefficients @ prototypes); the letterbox padding is cut off, the
-  rest resized to the source image, and the mask cropped to its box there.
+  prototypes (32, mh, mw). Masks as Ultralytics' retina masks: the logits coefficients @ prototypes, the
+  letterbox padding cut off, the rest resized bilinearly to the source image, cropped to its box, logit > 0.
 - Per-pixel maps (C, H, W): argmax over classes when C > 1, a threshold when C == 1 (probabilities or logits).
 Masks are returned as COCO uncompressed RLE (column-major run lengths, starting with a run of 0s).
 """
@@ -15,7 +15,7 @@ import numpy as np
 from .._optional import require
 from ..errors import UserError
 from .base import ImageTask, ModelRef
-from .detect import Detections, decode
+from .detect import Detections, announce_layout, decode
 from .preprocess import Geometry
 
 
@@ -47,19 +47,25 @@ def to_source(values: np.ndarray, geometry: Geometry, input_hw: Tuple[int, int],
 
 
 def instance_masks(found: Detections, protos: np.ndarray, geometry: Geometry, input_hw: Tuple[int, int],
-                   threshold: float = 0.5) -> List[np.ndarray]:
-    """Boolean source-size masks, one per detection, from YOLOv8-seg coefficients (found.extra) and prototypes."""
+                   threshold: float = 0.0) -> List[np.ndarray]:
+    """Boolean source-size masks, one per detection, from YOLOv8-seg coefficients (found.extra) and prototypes,
+    as Ultralytics' process_mask_native (retina masks) makes them: the mask *logits* coefficients @ prototypes,
+    the letterbox padding cut off, bilinearly resized to the source image, cropped to the box rounded to whole
+    pixels, and thresholded at logit 0 (ultralytics/utils/ops.py: process_mask_native, scale_masks, crop_mask;
+    https://github.com/ultralytics/ultralytics/blob/main/ultralytics/utils/ops.py). Thresholding the resized
+    logits, not the resized sigmoid at 0.5, keeps small instances their size."""
     protos = np.asarray(protos, dtype=np.float32)
     protos = protos[0] if protos.ndim == 4 else protos
     nm, mh, mw = protos.shape
     if found.extra.shape[1] != nm:
         raise UserError("YOLOv8-seg: {} mask coefficients per box but {} prototypes".format(found.extra.shape[1], nm))
-    maps = _sigmoid(found.extra @ protos.reshape(nm, -1)).reshape(-1, mh, mw)
+    logits = (found.extra.astype(np.float32) @ protos.reshape(nm, -1)).reshape(-1, mh, mw)
     source_h, source_w = geometry.source_hw
-    ys, xs = np.arange(source_h)[:, None] + 0.5, np.arange(source_w)[None, :] + 0.5
     masks = []
-    for m, (x1, y1, x2, y2) in zip(maps, found.boxes):  # upsample first, then crop at full resolution
-        inside = (xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)
+    for m, box in zip(logits, found.boxes):  # upsample first, then crop at full resolution
+        x1, y1, x2, y2 = (int(v) for v in np.clip(np.round(box), 0, [source_w, source_h, source_w, source_h]))
+        inside = np.zeros((source_h, source_w), dtype=bool)
+        inside[y1:y2, x1:x2] = True
         masks.append((to_source(m, geometry, input_hw) > threshold) & inside)
     return masks
 
@@ -105,6 +111,7 @@ class Segmenter(ImageTask):
                  **options: Any):
         self._open(model, preset, labels, backend, options)
         self.conf, self.iou = conf, iou
+        self.layout = announce_layout(self.name, self.session)
 
     def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
         tensor, geometry = prepared

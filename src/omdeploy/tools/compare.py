@@ -32,9 +32,10 @@ Sample = Dict[str, np.ndarray]
 Progress = Callable[[int, int], None]
 
 from .metrics import MSIT_METRICS, identical_nonfinite, msit_metrics
+from .task_verdicts import TASK_METRICS, VERDICT_TASKS
 
 METRICS = ("cosine", "max_abs", "mean_abs", "max_rel", "rmse", "atol", "rtol", "top1", "top5") + tuple(
-    m for m in MSIT_METRICS if m != "StandardDeviation")
+    m for m in MSIT_METRICS if m != "StandardDeviation") + TASK_METRICS
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 GOLDEN_FORMAT = 1
 
@@ -103,6 +104,25 @@ class Threshold:
 # Euclidean distance ||target - ref|| / ||ref|| judges scale and 1-element outputs; fp16 noise stays near 1e-3
 DEFAULT_THRESHOLDS = (Threshold("cosine", ">=", 0.99), Threshold("RelativeEuclideanDistance", "<=", 0.05),
                       Threshold("top1", ">=", 1.0))
+
+
+# the answers must agree: fp16 noise keeps every detection (within CONF_MARGIN of the threshold) and its box and
+# score; a channel swap changes classes and scores. Checked on the decoded answers, beside the tensor checks.
+TASK_THRESHOLDS: Dict[str, Tuple[Threshold, ...]] = {
+    "classify": (Threshold("top1", ">=", 1.0), Threshold("top1_in_top5", ">=", 1.0)),
+    "detect": (Threshold("det_precision", ">=", 0.9), Threshold("det_recall", ">=", 0.9),
+               Threshold("box_iou", ">=", 0.9), Threshold("score_diff", "<=", 0.05)),
+    "ocr-rec": (Threshold("cer", "<=", 0.01),),
+}
+TASK_THRESHOLDS["segment"] = TASK_THRESHOLDS["detect"] + (Threshold("mask_iou", ">=", 0.9),)
+TASK_ALIASES = {"ocr": "ocr-rec"}
+
+
+def task_thresholds(task: str, given: Sequence[Threshold]) -> List[Threshold]:
+    """The task's defaults, overridden metric by metric by thresholds of task metrics (no output named)."""
+    chosen = {t.metric: t for t in TASK_THRESHOLDS[task]}
+    chosen.update({t.metric: t for t in given if t.output is None and t.metric in TASK_METRICS + ("top1",)})
+    return list(chosen.values())
 
 
 def thresholds_for(output: str, given: Sequence[Threshold]) -> List[Threshold]:
@@ -214,15 +234,17 @@ class Report:
     outputs: List[OutputReport]
     layers: Optional[Dict[str, Any]] = None
     target_info: Dict[str, Any] = field(default_factory=dict)
+    task: Optional[Dict[str, Any]] = None  # {"task", "metrics", "checks", "passed"}: the decoded answers agree
 
     @property
     def passed(self) -> bool:
-        return all(o.passed for o in self.outputs) and (self.layers is None or self.layers.get("first_jump") is None)
+        return (all(o.passed for o in self.outputs) and (self.layers is None or self.layers.get("first_jump") is None)
+                and (self.task is None or self.task["passed"]))
 
     def to_dict(self) -> Dict[str, Any]:
         return {"ref": self.ref, "target": self.target, "passed": self.passed, "samples": list(self.samples),
                 "target_info": self.target_info, "outputs": [o.to_dict() for o in self.outputs],
-                "layers": json_safe(self.layers)}
+                "task": json_safe(self.task), "layers": json_safe(self.layers)}
 
 
 def is_classifier(info: TensorInfo, sessions: Sequence[Optional[Session]]) -> bool:
@@ -474,6 +496,41 @@ def compare(ref_label: str, refs: Sequence[Dict[str, np.ndarray]], target_label:
                   target_info=target_info or {})
 
 
+def resolve_task(task: Optional[str], sessions: Sequence[Optional[Session]]) -> Optional[str]:
+    """The task whose answers compare judges: --task, else the spec's task when it has a verdict (else None)."""
+    if task is not None:
+        task = TASK_ALIASES.get(task, task)
+        if task not in VERDICT_TASKS:
+            raise UserError("--task {!r}: expected one of {}".format(task, one_of(VERDICT_TASKS + ("ocr",))))
+        return task
+    specs = [s.spec for s in sessions if s is not None and s.spec is not None]
+    return next((spec.task for spec in specs if spec.task in VERDICT_TASKS), None)
+
+
+def _input_hw(sessions: Sequence[Optional[Session]], shapes: Dict[str, List[int]]) -> Optional[Tuple[int, int]]:
+    """The model input's height and width (boxes are decoded in its pixels): the reference's float input first."""
+    for session in sessions:
+        for info in session.inputs if session is not None else ():
+            if info.rank == 4:
+                try:
+                    return _image_hw(info, _shape_for(info, shapes))
+                except UserError:
+                    continue
+    return None
+
+
+def task_verdict(task: str, refs: Sequence[Dict[str, np.ndarray]], gots: Sequence[Dict[str, np.ndarray]],
+                 outputs: Sequence[Tuple[str, Sequence[Any]]], input_hw: Optional[Tuple[int, int]],
+                 thresholds: Sequence[Threshold] = (), head: str = "yolov8") -> Dict[str, Any]:
+    from .task_verdicts import task_metrics
+
+    metrics = task_metrics(task, refs, gots, outputs, input_hw, head)
+    checks = [{"metric": t.metric, "op": t.op, "value": t.value, "actual": metrics.get(t.metric),
+               "passed": t.check(metrics.get(t.metric))} for t in task_thresholds(task, thresholds)]
+    return {"task": task, "metrics": metrics, "checks": checks,
+            "passed": all(c["passed"] is not False for c in checks)}
+
+
 def _check_names(option: str, given: Dict[Any, Any], infos: Sequence[TensorInfo], kind: str) -> None:
     """An option naming an input or output the model does not have is a mistake, not something to ignore."""
     names = [i.name for i in infos]
@@ -487,13 +544,19 @@ def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), 
                   random: int = 0, seed: int = 0, shapes: Optional[Dict[str, List[int]]] = None,
                   ranges: Optional[Dict[str, Tuple[float, float]]] = None, thresholds: Sequence[Threshold] = (),
                   golden: Optional[Path] = None, save: Optional[Path] = None, layers: bool = False,
-                  layer_cosine: float = 0.999, tracker: Optional[Callable[[str], Any]] = None) -> Report:
+                  layer_cosine: float = 0.999, tracker: Optional[Callable[[str], Any]] = None,
+                  task: Optional[str] = None, head: str = "yolov8") -> Report:
     """The whole comparison: open both sides (PATH[@BACKEND]), build the samples (or take them and the reference
     outputs from a `golden` .npz), run both, score every output; optionally save golden data and compare layers.
 
         report = compare_sides("deploy.yaml", "deploy.yaml@sim", inputs=[Path("photos/")])
     """
+    from ..tasks.detect import HEADS
+
     track = tracker or (lambda label: None)
+    if head not in HEADS:
+        raise UserError("--head {!r}: unknown detection head{}; known: {}".format(head, did_you_mean(head, HEADS),
+                                                                                 one_of(HEADS)))
     if (ref is None) == (golden is None):
         raise UserError("expected a reference side or golden data (--load), got {}".format(
             "both" if ref is not None else "neither"))
@@ -504,6 +567,12 @@ def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), 
         target_session = stack.enter_context(open_side(target, spec))
         _check_names("--threshold", {t.output: t for t in thresholds if t.output is not None},
                      target_session.outputs, "output")
+        outputs = [(o.name, tuple(o.shape)) for o in target_session.outputs]
+        early_task = resolve_task(task, [target_session])
+        if early_task in ("detect", "segment"):
+            from ..tasks.fit import fit_task
+
+            fit_task(early_task, outputs, head)  # a task that does not fit the model: refused before any input runs
         ref_session: Optional[Session] = None
         if golden is not None:
             loaded = load_golden(golden)
@@ -524,9 +593,13 @@ def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), 
             refs = run_all(ref_session, samples, track("reference"))
             classifiers = [o.name for o in ref_session.outputs
                            if is_classifier(o, [ref_session, target_session])]
+        verdict_task = resolve_task(task, [target_session, ref_session])
         gots = run_all(target_session, samples, track("target"))
         report = compare(ref_label, refs, target, gots, [n for n, _ in samples], classifiers, thresholds,
                          side_info(target_session))
+        if verdict_task is not None:
+            report.task = task_verdict(verdict_task, refs, gots, outputs,
+                                       _input_hw([ref_session, target_session], shapes or {}), thresholds, head)
         if layers:
             if target_session.backend_name != "sim" or target_session.spec is None:
                 raise UserError("--layers compares fp32 with the simulator: expected TARGET as deploy.yaml@sim, "
@@ -540,6 +613,12 @@ def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), 
 
 
 # ---- layers ------------------------------------------------------------------------------------------
+
+def overflow_count(values: np.ndarray) -> int:
+    """Values of a simulated tensor that overflowed fp16: saturated to +-65504 (saturation mode) or inf/NaN."""
+    v = np.asarray(values, dtype=np.float32)
+    return int(np.count_nonzero(~np.isfinite(v) | (np.abs(v) >= np.float32(65504.0))))
+
 
 def compare_layers(model_path: Path, ref_spec: Optional[DeploySpec], target_spec: DeploySpec, sample: Sample,
                    cosine_min: float = 0.999) -> Dict[str, Any]:
@@ -569,7 +648,9 @@ def compare_layers(model_path: Path, ref_spec: Optional[DeploySpec], target_spec
             cosine = None if cosine is None or np.isnan(cosine) else cosine
             rows.append({"tensor": name, "op_type": producers[name].op_type, "node": producers[name].name,
                          "cosine": cosine, "max_abs": metrics["max_abs"],
-                         "max_rel": metrics["max_rel"], "nonfinite": metrics["nonfinite"]})
+                         "max_rel": metrics["max_rel"], "nonfinite": metrics["nonfinite"],
+                         "RelativeEuclideanDistance": metrics["RelativeEuclideanDistance"],
+                         "overflow": overflow_count(sim_out[name])})
     jump = next((r for r in rows if r["nonfinite"] or (r["cosine"] or 0.0) < cosine_min
                  and not (r["cosine"] is None and r["max_rel"] <= 1e-3)), None)
     return {"cosine_min": cosine_min, "tensors": len(rows), "first_jump": jump, "rows": rows}
