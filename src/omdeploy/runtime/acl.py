@@ -363,6 +363,8 @@ class AclBackend(Backend):
     # ---- running ----------------------------------------------------------------------------------
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
         self._refuse_inside_run_many()
+        if any(type(v).__name__ == "DeviceImage" for v in feeds.values()):  # a DVPP output: copied device to device
+            return next(iter(self.run_many([feeds], output_names)))
         with self._lock:
             if self._closed:
                 raise UserError("{} was closed; open a new Session to run it again".format(self.path))

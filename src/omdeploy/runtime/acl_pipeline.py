@@ -127,9 +127,7 @@ class AclPipeline:
                 index = free.popleft()
                 buffers = self.sets[index]
                 for tensor, pointer in zip(backend._inputs, buffers.inputs):
-                    array = backend._host_array(tensor, named[tensor.info.name])
-                    check(acl.rt.memcpy(pointer, tensor.size, array.ctypes.data, array.nbytes, backend._copy_in),
-                          "acl.rt.memcpy (input {})".format(tensor.info.name))
+                    self._copy_in(tensor, pointer, named[tensor.info.name])
                 busy.append(index)
                 check(acl.mdl.execute_async(backend._model_id, buffers.input_dataset, buffers.output_dataset,
                                             self.stream), "acl.mdl.execute_async")
@@ -142,6 +140,26 @@ class AclPipeline:
         finally:
             if busy:  # abandoned or failed halfway: the device must be done with the buffers before reuse
                 acl.rt.synchronize_stream(self.stream)
+
+    def _copy_in(self, tensor: Any, pointer: int, value: Any) -> None:
+        """One copy: host to device from the array's own memory, or device to device for a DVPP output."""
+        from .acl import check
+        from .dvpp import DeviceImage
+
+        acl, backend = self._acl, self.backend
+        if isinstance(value, DeviceImage):
+            if value.size != tensor.size:
+                raise UserError("input '{}' takes {} bytes; the DVPP image has {}".format(
+                    tensor.info.name, tensor.size, value.size))
+            try:
+                check(acl.rt.memcpy(pointer, tensor.size, value.pointer, value.size, 3),  # ACL_MEMCPY_DEVICE_TO_DEVICE
+                      "acl.rt.memcpy (DVPP image to input {})".format(tensor.info.name))
+            finally:
+                value.release()
+            return
+        array = backend._host_array(tensor, value)
+        check(acl.rt.memcpy(pointer, tensor.size, array.ctypes.data, array.nbytes, backend._copy_in),
+              "acl.rt.memcpy (input {})".format(tensor.info.name))
 
     def _collect(self, buffers: _Set, wanted: Sequence[int]) -> List[np.ndarray]:
         from .acl import check

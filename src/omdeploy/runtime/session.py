@@ -109,6 +109,11 @@ def _native(name: str, value: Any, info: TensorInfo) -> Any:
 _NATIVE = "<" if sys.byteorder == "little" else ">"
 
 
+def _on_device(value: Any) -> bool:
+    """A DVPP output already in device memory (runtime/dvpp.py): the acl backend takes it as it is."""
+    return type(value).__name__ == "DeviceImage" and hasattr(value, "pointer")
+
+
 class Session:
     def __init__(self, model: Union[str, os.PathLike, DeploySpec], backend: str = "auto",
                  spec: Union[None, str, os.PathLike, DeploySpec] = None, **options: Any):
@@ -176,7 +181,7 @@ class Session:
         named = {name: _native(name, value, self._adapters[name].info) for name, value in
                  self._name_feeds(feeds).items()}
         with np.errstate(over="ignore", invalid="ignore"):  # an fp16 overflow is warned about once, above
-            return {name: self._adapters[name](value) for name, value in named.items()}
+            return {name: value if _on_device(value) else self._adapters[name](value) for name, value in named.items()}
 
     def _name_feeds(self, feeds: Feeds) -> Dict[str, Any]:
         names = self._input_names

@@ -80,6 +80,11 @@ class ImagePreprocessor:
         self.info = info
         self.pre = pre
         self.size = input_hw(info)
+        # where: dvpp, the AIPP input takes DVPP's NV12 planes (1, H*3/2, W, 1): emulated here (runtime/dvpp_emulate)
+        self._dvpp = pre.where == "dvpp" and np.dtype(info.dtype) == np.uint8 and self.size[0] is not None
+        if self._dvpp:
+            self.size = (self.size[0] * 2 // 3, self.size[1])
+            return
         self._adapter = InputAdapter(info, pre)
         self._format = check_pixel_format(feed_format(info, pre))  # refused when opened, not per image
         self._crop = (0, 0)  # (top, left) AIPP crops from the image fed, before the model sees it
@@ -93,6 +98,12 @@ class ImagePreprocessor:
 
     def __call__(self, image: np.ndarray, size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, Geometry]:
         height, width = size or self.size
+        if self._dvpp:
+            from ..runtime.dvpp_emulate import rgb_to_dvpp_nv12
+
+            nv12 = rgb_to_dvpp_nv12(image, (height, width))  # VPC stretches to the model's size
+            geometry = Geometry(width / image.shape[1], height / image.shape[0], 0.0, 0.0, image.shape[:2])
+            return nv12[np.newaxis, ..., np.newaxis], geometry
         if height is None or width is None:
             if self.pre.resize != "none":
                 raise UserError("input '{}' has a dynamic size {}; resize mode {!r} needs a fixed one".format(
