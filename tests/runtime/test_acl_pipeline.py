@@ -111,6 +111,9 @@ def test_a_gear_model_runs_many_synchronously_with_the_same_results(manifest, de
         for got, x in zip(many, inputs):
             np.testing.assert_array_equal(got["fetch_name_0"], session.run(x)["fetch_name_0"])
     assert "execute_async" not in used and used["execute"] == 3
+    with Session(om) as session, Session(manifest(source, "static.om")) as static:
+        assert session.describe()["run_many"] == "synchronous loop"
+        assert static.describe()["run_many"] == "pipelined, 2 buffer sets on one stream"
 
 
 def test_run_many_on_onnxruntime_is_the_plain_loop(assets):

@@ -40,8 +40,12 @@ def test_jpegs_decode_and_resize_on_the_fake_device_into_the_model(fake_acl, man
     from omdeploy.runtime.dvpp import DvppPreprocessor
 
     paths = [assets.root / p for p in PHOTOS]
-    with Session(nv12_identity_om(manifest, tmp_path)) as session:
-        dvpp = DvppPreprocessor(session.backend, (H, W), soc_version="Ascend310P3")
+    om = nv12_identity_om(manifest, tmp_path)
+    spec = DeploySpec.from_dict({"model": str(om), "inputs": [{"name": "image", "shape": [1, 3, H, W]}],
+                                 "preprocess": {"where": "dvpp", "resize": "stretch"}})
+    with Session(om, spec=spec) as session:
+        dvpp = DvppPreprocessor.for_session(session, soc_version="Ascend310P3")
+        assert dvpp.size == (H, W)
         before = dict(device.stats)
         outputs = [o["planes"][0, ..., 0] for o in session.run_many({"image": dvpp(p)} for p in paths)]
         used = {k: device.stats[k] - before.get(k, 0) for k in device.stats}

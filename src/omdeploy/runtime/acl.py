@@ -492,7 +492,14 @@ class AclBackend(Backend):
         return {"device": self.device, "run_mode": "host" if self.run_mode == ACL_HOST else "device",
                 "gears": {"mode": self.gears.mode, "values": [list(g) for g in self.gears.values]},
                 "acl_init": "omdeploy" if self.owns_acl_init else "another library",
-                "threading": "one lock per model", "sidecar": self.sidecar}
+                "threading": "one lock per model", "sidecar": self.sidecar,
+                "run_many": "pipelined, {} buffer sets on one stream".format(self.pipeline_depth)
+                if self.pipeline_depth >= 2 and self._can_pipeline() else "synchronous loop"}
+
+    def _can_pipeline(self) -> bool:
+        from .acl_pipeline import can_pipeline
+
+        return can_pipeline(self)
 
     def close(self) -> None:
         """Teardown in the documented order: data buffers, datasets, device memory, model, description."""

@@ -71,6 +71,22 @@ class DvppPreprocessor:
         check(media.dvpp_create_channel(self._channel), "acl.media.dvpp_create_channel")
         self._resize = media.dvpp_create_resize_config()
 
+    @classmethod
+    def for_session(cls, session: Any, soc_version: Optional[str] = None) -> "DvppPreprocessor":
+        """For an acl Session opened with a `where: dvpp` spec: the size from its NV12 input (1, h*3/2, w, 1)."""
+        pre = session.spec.preprocess if session.spec is not None else None
+        if pre is None or pre.where != "dvpp":
+            raise UserError("{}: its spec does not say preprocess.where: dvpp".format(session.path),
+                            hint="open the Session with the spec the .om was converted from")
+        if session.backend_name != "acl":
+            raise UserError("DVPP runs on the box's acl backend, not {}".format(session.backend_name),
+                            hint="the simulator emulates it in the task preprocessing instead")
+        shape = session.inputs[0].shape
+        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:3]) or shape[3] != 1:
+            raise UserError("input {} is {}, not DVPP's NV12 planes (1, h*3/2, w, 1)".format(
+                session.inputs[0].name, session.inputs[0].shape_str()))
+        return cls(session.backend, (shape[1] * 2 // 3, shape[2]), soc_version)
+
     # ---- one image --------------------------------------------------------------------------------
     def __call__(self, path: Union[str, os.PathLike]) -> Union[DeviceImage, np.ndarray]:
         from ..ascend.jpeg import JPEG_SUFFIXES, check_jpeg
