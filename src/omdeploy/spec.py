@@ -27,7 +27,7 @@ COLOR_ORDERS = ("rgb", "bgr", "gray")
 RESIZE_MODES = ("letterbox", "stretch", "crop", "none")
 # whose resizing algorithm preprocess.resize follows (omdeploy/resize.py); None: omdeploy's original
 RESIZE_POLICIES = ("torchvision", "ultralytics", "yolox", "paddleocr", "opencv")
-PREPROCESS_WHERE = ("host", "aipp")
+PREPROCESS_WHERE = ("host", "aipp", "dvpp")  # dvpp: JPEG decode + resize on the device, into an nv12 AIPP
 PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype", "allow_mix_precision",
                    "allow_mix_precision_fp16", "allow_mix_precision_bf16", "force_fp32",
                    "cube_fp16in_fp32out", "allow_fp32_to_bf16")
@@ -137,7 +137,9 @@ class PreprocessSpec:
     std: List[float] = field(default_factory=lambda: [1.0, 1.0, 1.0], metadata={
         "doc": "per channel, pixel units: model_input = (pixel - mean) / std"})
     where: str = field(default="host", metadata=_choices(
-        PREPROCESS_WHERE, "host: numpy before the model; aipp: inside the .om (the device takes uint8 NHWC)"))
+        PREPROCESS_WHERE, "host: numpy before the model; aipp: inside the .om (the device takes uint8 NHWC); "
+                          "dvpp: the box decodes and resizes JPEGs on the device (DVPP) into the .om's AIPP, "
+                          "which takes nv12 (full-range YUV, as JPEG stores it)"))
     device_format: Optional[str] = field(default=None, metadata=_choices(
         DEVICE_FORMATS, "where=aipp: pixel format the application feeds the .om (default: color); nv12/nv21 "
                         "are YUV420SP, xrgb 4 bytes per pixel"))
@@ -157,9 +159,18 @@ class PreprocessSpec:
                     key, "1 value" if channels == 1 else "1 or {} values".format(channels), self.color, len(values)))
         if any(s == 0 for s in self.std):
             problems.append("std: a zero std divides by zero; use 1 for 'no scaling'")
+        if self.where == "dvpp" and self.device_format not in (None, "nv12"):
+            problems.append("device_format: where=dvpp feeds the AIPP DVPP's nv12 output, not {}".format(
+                self.device_format))
         if self.device_size is not None and (len(self.device_size) != 2 or min(self.device_size) < 1):
             problems.append("device_size: expected [h, w] with positive sizes, got {}".format(self.device_size))
         return problems
+
+    def __post_init__(self) -> None:
+        if self.where == "dvpp":  # DVPP hands the AIPP JPEG's own YCbCr: NV12, full range (JFIF)
+            self.device_format = self.device_format or "nv12"
+            if self.yuv_matrix == "bt601_narrow":  # the default, meant for video: JPEG YCbCr is full range
+                self.yuv_matrix = "bt601_wide"
 
     def normalisation(self, channels: int = 3):
         """(mean, std) as float32 arrays of `channels` values."""

@@ -590,7 +590,7 @@ def aipp_for(model_hw: Tuple[int, int], model_color: str = "rgb", device_format:
 def aipp_from_spec(spec: Any, input_name: str) -> AippConfig:
     """The AIPP block for `input_name` of a DeploySpec whose preprocess runs in AIPP (where: aipp)."""
     pre = spec.preprocess
-    if pre is None or pre.where != "aipp":
+    if pre is None or pre.where not in ("aipp", "dvpp"):  # dvpp feeds an AIPP too
         raise UserError("spec preprocess.where is not 'aipp', so the model has no AIPP",
                         hint="set preprocess: {where: aipp, ...} in the spec")
     names = [i.name for i in spec.inputs]
@@ -624,13 +624,13 @@ def aipp_from_spec(spec: Any, input_name: str) -> AippConfig:
 
 def aipp_inputs(spec: Any) -> List[str]:
     """The inputs a spec's AIPP feeds: every 4-D input when preprocess.where is aipp."""
-    if spec.preprocess is None or spec.preprocess.where != "aipp":
+    if spec.preprocess is None or spec.preprocess.where not in ("aipp", "dvpp"):
         return []
     return [i.name for i in spec.inputs if len(i.shape) == 4]
 
 
 def aipp_text_for_spec(spec: Any) -> str:
-    if spec.preprocess is None or spec.preprocess.where != "aipp":
+    if spec.preprocess is None or spec.preprocess.where not in ("aipp", "dvpp"):
         raise UserError("the spec's preprocessing runs on the host (preprocess.where: {}), so it has no AIPP".format(
             spec.preprocess.where if spec.preprocess is not None else "host, the default"),
             hint="set preprocess: {where: aipp, ...} in the spec, or give --model-size and the rest instead of --spec")

@@ -399,11 +399,11 @@ def spec_to_options(spec: DeploySpec, output: Optional[str] = None, aipp_file: O
     fp16 = [i.name for i in spec.inputs if i.dtype == "float16"]
     if fp16:
         opts["input_fp16_nodes"] = ";".join(fp16)
-    if spec.atc.insert_op_conf and spec.preprocess is not None and spec.preprocess.where == "aipp":
+    if spec.atc.insert_op_conf and spec.preprocess is not None and spec.preprocess.where in ("aipp", "dvpp"):
         raise UserError("the spec sets both atc.insert_op_conf and preprocess.where: aipp",
                         hint="keep one: your own AIPP file, or the one omdeploy writes from preprocess")
     conf = aipp_file or (path(spec.atc.insert_op_conf) if spec.atc.insert_op_conf else None)
-    if conf is None and spec.preprocess is not None and spec.preprocess.where == "aipp":
+    if conf is None and spec.preprocess is not None and spec.preprocess.where in ("aipp", "dvpp"):
         conf = opts["output"] + ".aipp.cfg"
     if conf:
         opts["insert_op_conf"] = conf

@@ -154,7 +154,7 @@ def peak_memory(model: Any, spec: Any = None) -> MemoryEstimate:
     shapes = input_shapes(model, spec)
     inferred = infer_with_input_shapes(model, shapes, "estimating device memory")
     sizes = _sizes(inferred, float_bytes)
-    aipp = spec is not None and spec.preprocess is not None and spec.preprocess.where == "aipp"
+    aipp = spec is not None and spec.preprocess is not None and spec.preprocess.where in ("aipp", "dvpp")
     elem_types = {v.name: v.type.tensor_type.elem_type for v in model.graph.input}
     inputs: Dict[str, Optional[int]] = {}
     for name, shape in shapes.items():

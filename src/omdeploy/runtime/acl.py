@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -230,9 +230,13 @@ class AclBackend(Backend):
     name = "acl"
     reports_device_layouts = True
 
-    def __init__(self, path: str, spec: Any = None, device: int = 0, pad_batch: bool = True, **_: Any):
+    def __init__(self, path: str, spec: Any = None, device: int = 0, pad_batch: bool = True,
+                 pipeline_depth: int = 2, **_: Any):
         acl = import_acl()
         self._acl, self.path, self.device, self.pad_batch = acl, path, int(device), pad_batch
+        self.pipeline_depth = int(pipeline_depth)  # buffer sets of run_many (the pipelined mode); 1: synchronous
+        self._pipeline: Any = None
+        self._pipelining_thread: Optional[int] = None
         self._lock = threading.Lock()
         self._closed = False
         self._model_id: Optional[int] = None
@@ -341,6 +345,9 @@ class AclBackend(Backend):
 
     # ---- running ----------------------------------------------------------------------------------
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
+        self._refuse_inside_run_many()
+        if any(type(v).__name__ == "DeviceImage" for v in feeds.values()):  # a DVPP output: copied device to device
+            return next(iter(self.run_many([feeds], output_names)))
         with self._lock:
             if self._closed:
                 raise UserError("{} was closed; open a new Session to run it again".format(self.path))
@@ -364,6 +371,35 @@ class AclBackend(Backend):
             self.stage_seconds = {"h2d": copied - start, "compute": computed - copied,
                                   "d2h": time.perf_counter() - computed}
             return results
+
+    def run_many(self, feeds: Iterable[Dict[str, np.ndarray]], output_names: Optional[Sequence[str]] = None
+                 ) -> Iterator[List[np.ndarray]]:
+        """The pipelined mode (runtime/acl_pipeline.py): outputs in input order, H2D of k+1 while k computes.
+        Other threads' calls on this model wait until the iteration ends; gear models run synchronously."""
+        from .acl_pipeline import AclPipeline, can_pipeline
+
+        if self.pipeline_depth < 2 or not can_pipeline(self):
+            yield from super().run_many(feeds, output_names)
+            return
+        self._refuse_inside_run_many()
+        with self._lock:
+            if self._closed:
+                raise UserError("{} was closed; open a new Session to run it again".format(self.path))
+            check(self._acl.rt.set_context(self._context), "acl.rt.set_context")
+            if self._pipeline is None:
+                self._pipeline = AclPipeline(self, self.pipeline_depth)
+            names = [t.info.name for t in self._outputs]
+            wanted = range(len(names)) if output_names is None else [names.index(n) for n in output_names]
+            self._pipelining_thread = threading.get_ident()
+            try:
+                yield from self._pipeline.run_many(feeds, list(wanted))
+            finally:
+                self._pipelining_thread = None
+
+    def _refuse_inside_run_many(self) -> None:
+        if self._pipelining_thread == threading.get_ident():  # it would wait for itself
+            raise UserError("{}: run() or run_many() called inside a run_many() loop of the same model".format(
+                self.path), hint="finish (or break out of) the run_many loop first, or open a second Session")
 
     def _host_array(self, tensor: _Tensor, value: np.ndarray) -> np.ndarray:
         array = np.ascontiguousarray(value)  # no copy when it already is (Session's adapter made sure)
@@ -434,7 +470,14 @@ class AclBackend(Backend):
         return {"device": self.device, "run_mode": "host" if self.run_mode == ACL_HOST else "device",
                 "gears": {"mode": self.gears.mode, "values": [list(g) for g in self.gears.values]},
                 "acl_init": "omdeploy" if self.owns_acl_init else "another library",
-                "threading": "one lock per model", "sidecar": self.sidecar}
+                "threading": "one lock per model", "sidecar": self.sidecar,
+                "run_many": "pipelined, {} buffer sets on one stream".format(self.pipeline_depth)
+                if self.pipeline_depth >= 2 and self._can_pipeline() else "synchronous loop"}
+
+    def _can_pipeline(self) -> bool:
+        from .acl_pipeline import can_pipeline
+
+        return can_pipeline(self)
 
     def close(self) -> None:
         """Teardown in the documented order: data buffers, datasets, device memory, model, description."""
@@ -444,6 +487,9 @@ class AclBackend(Backend):
             self._closed = True
             acl = self._acl
             _warn_on_failure(acl.rt.set_context(self._context), "acl.rt.set_context")
+            if self._pipeline is not None:
+                self._pipeline.close()
+                self._pipeline = None
             for buffer in self._data_buffers:
                 _warn_on_failure(acl.destroy_data_buffer(buffer), "acl.destroy_data_buffer")
             for dataset in self._datasets:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -51,6 +51,13 @@ class Backend:
 
     def run(self, feeds: Dict[str, np.ndarray], output_names: Optional[Sequence[str]] = None) -> List[np.ndarray]:
         raise NotImplementedError
+
+    def run_many(self, feeds: Iterable[Dict[str, np.ndarray]], output_names: Optional[Sequence[str]] = None
+                 ) -> Iterator[List[np.ndarray]]:
+        """run() over many feeds, outputs in input order. This default is a plain loop; a backend whose
+        device works beside the host (acl) overlaps copying and computing here."""
+        for named in feeds:
+            yield self.run(named, output_names)
 
     def close(self) -> None:
         pass

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections import abc
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -112,6 +113,11 @@ def _native(name: str, value: Any, info: TensorInfo) -> Any:
 _NATIVE = "<" if sys.byteorder == "little" else ">"
 
 
+def _on_device(value: Any) -> bool:
+    """A DVPP output already in device memory (runtime/dvpp.py): the acl backend takes it as it is."""
+    return type(value).__name__ == "DeviceImage" and hasattr(value, "pointer")
+
+
 class Session:
     def __init__(self, model: Union[str, os.PathLike, DeploySpec], backend: str = "auto",
                  spec: Union[None, str, os.PathLike, DeploySpec] = None, **options: Any):
@@ -151,6 +157,26 @@ class Session:
         """Run once. `feeds`: {name: array}, [array, ...] in input order, or one array for a one-input model."""
         if getattr(self, "_backend", None) is None:
             raise UserError("this Session is closed", hint="open a new Session, or run inside its `with` block")
+        names = self._output_names if outputs is None else self._check_outputs(outputs)
+        results = self._backend.run(self._adapted(feeds), None if outputs is None else names)
+        return dict(zip(names, results))
+
+    def run_many(self, feeds: Iterable[Feeds], outputs: Optional[Sequence[str]] = None
+                 ) -> Iterator[Dict[str, np.ndarray]]:
+        """run() over an iterable of feeds, lazily, one result dict per feeds in the same order. On the acl
+        backend the device computes one request while the next is copied in (and the iterable produces the
+        one after: decode it there and decoding overlaps the NPU); elsewhere it is the plain loop."""
+        if getattr(self, "_backend", None) is None:
+            raise UserError("this Session is closed", hint="open a new Session, or run inside its `with` block")
+        if isinstance(feeds, (np.ndarray, Mapping, str, bytes, os.PathLike)) or not isinstance(feeds, abc.Iterable):
+            raise UserError("Session.run_many: expected an iterable of feeds (one per run), got {}".format(
+                type(feeds).__name__), hint="for one run use Session.run")
+        names = self._output_names if outputs is None else self._check_outputs(outputs)
+        adapted = (self._adapted(f) for f in feeds)
+        return (dict(zip(names, results)) for results in
+                self._backend.run_many(adapted, None if outputs is None else names))
+
+    def _adapted(self, feeds: Feeds) -> Dict[str, Any]:
         if feeds is None or isinstance(feeds, (str, bytes, os.PathLike)):
             raise UserError("Session.run: expected a numpy array, a list of arrays or a {{name: array}} dict, got {}"
                             .format(type(feeds).__name__),
@@ -159,10 +185,7 @@ class Session:
         named = {name: _native(name, value, self._adapters[name].info) for name, value in
                  self._name_feeds(feeds).items()}
         with np.errstate(over="ignore", invalid="ignore"):  # an fp16 overflow is warned about once, above
-            adapted = {name: self._adapters[name](value) for name, value in named.items()}
-        names = self._output_names if outputs is None else self._check_outputs(outputs)
-        results = self._backend.run(adapted, None if outputs is None else names)
-        return dict(zip(names, results))
+            return {name: value if _on_device(value) else self._adapters[name](value) for name, value in named.items()}
 
     def _name_feeds(self, feeds: Feeds) -> Dict[str, Any]:
         names = self._input_names

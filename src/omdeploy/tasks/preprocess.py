@@ -85,6 +85,13 @@ class ImagePreprocessor:
     def __init__(self, info: TensorInfo, pre: PreprocessSpec, spec: Any = None):
         self.info = info
         self.pre = pre
+        # where: dvpp, the AIPP input takes DVPP's NV12 planes (1, H*3/2, W, 1): emulated here (runtime/dvpp_emulate)
+        self._dvpp = pre.where == "dvpp" and np.dtype(info.dtype) == np.uint8 and input_hw(info)[0] is not None
+        if self._dvpp:
+            from ..ascend.contract import image_hw
+
+            self.size = image_hw(info.shape, info.layout, "nv12")
+            return
         self._adapter = InputAdapter(info, pre)
         if pre.resize != "none":
             require_backend(pre.policy)  # a missing OpenCV too, refused when opened
@@ -107,6 +114,12 @@ class ImagePreprocessor:
 
     def __call__(self, image: np.ndarray, size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, Geometry]:
         height, width = size or self.size
+        if self._dvpp:
+            from ..runtime.dvpp_emulate import rgb_to_dvpp_nv12
+
+            nv12 = rgb_to_dvpp_nv12(image, (height, width))  # VPC stretches to the model's size
+            geometry = Geometry(width / image.shape[1], height / image.shape[0], 0.0, 0.0, image.shape[:2])
+            return nv12[np.newaxis, ..., np.newaxis], geometry
         if height is None or width is None:
             if self.pre.resize != "none":
                 raise UserError("input '{}' has a dynamic size {}; resize mode {!r} needs a fixed one".format(

@@ -297,14 +297,20 @@ def _run_locked(task: Task, files: List[Path], results: Path, resume: bool, fini
     pending: "queue.Queue[Optional[Tuple[Item, Future]]]" = queue.Queue(maxsize=max(1, queue_size))
     stop = threading.Event()
     pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="omdeploy-prepare")
+    # the producer refills the queue once it is half empty, not after every input: each wake-up takes the GIL
+    # from the decoders, and on a busy machine each such handoff waits for the scheduler
+    low = max(1, queue_size) // 2
+    drained = threading.Event()
 
     def put(entry: Optional[Tuple[Item, Future]]) -> bool:
         while not stop.is_set():
             try:
-                pending.put(entry, timeout=0.1)
+                pending.put_nowait(entry)
                 return True
             except queue.Full:
-                continue
+                drained.clear()
+                if pending.qsize() > low:  # else the consumer drained it meanwhile: try again now
+                    drained.wait(0.1)
         return False
 
     def produce() -> None:
@@ -330,6 +336,8 @@ def _run_locked(task: Task, files: List[Path], results: Path, resume: bool, fini
         with open(results, "a" if resume else "w", encoding="utf-8") as out:
             while True:
                 entry = pending.get()
+                if pending.qsize() <= low:
+                    drained.set()
                 if entry is None:
                     break
                 record = _run_one(task, *entry, annotate)

@@ -7,7 +7,7 @@ the counters (`stats`, `leaks()`).
 """
 from __future__ import annotations
 
-from . import mdl, rt, util  # noqa: F401  (acl.rt, acl.mdl, acl.util as in pyACL)
+from . import media, mdl, rt, util  # noqa: F401  (acl.rt, acl.mdl, acl.util, acl.media as in pyACL)
 from ._device import DEVICE, INVALID_PARAM, OK, RELATIVE_RESOURCE_NOT_CLEARED, REPEAT_INITIALIZE, UNINITIALIZE
 
 FAKE = True  # lets a test assert it is talking to the fake, never the real pyACL

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import threading
 from collections import Counter
 from typing import Dict, List, Optional
@@ -33,6 +34,7 @@ RT_MEMORY_ALLOCATION = 207001
 MODEL_DATA_SIZE_INVALID = 145006
 DYNAMIC_BATCH_SIZE_INVALID = 145013
 
+DEVICE_MS_ENV = "OMDEPLOY_FAKE_ACL_DEVICE_MS"  # read only by this fake: the stand-in device's latency
 DEVICE_BASE = 1 << 60  # fake device addresses live far above any host address
 MEMCPY_H2H, MEMCPY_H2D, MEMCPY_D2H, MEMCPY_D2D = 0, 1, 2, 3
 
@@ -75,6 +77,11 @@ class FakeDevice:
         self._ids = itertools.count(1)
         self._next_device_ptr = DEVICE_BASE
         self.lock = threading.RLock()
+        self.streams: Dict[int, "Stream"] = {}
+        self.events: Dict[int, "Event"] = {}
+        # the device stand-in: execute takes this long, sleeping (no CPU, GIL released), computing nothing
+        self.device_seconds = float(os.environ.get(DEVICE_MS_ENV, "0") or 0) / 1000.0
+        self.compute_unit = threading.Lock()  # one NPU: executes of every stream take turns on it
 
     # ---- checks -----------------------------------------------------------------------------------
     def handle(self) -> int:
@@ -109,6 +116,8 @@ class FakeDevice:
         leaks += ["model {}".format(m) for m in self.models]
         leaks += ["model desc {}".format(d) for d in self.descs]
         leaks += ["context {}".format(c) for c in self.contexts]
+        leaks += ["stream {}".format(s) for s in self.streams]
+        leaks += ["event {}".format(e) for e in self.events]
         return leaks
 
     # ---- memory -----------------------------------------------------------------------------------
@@ -147,7 +156,7 @@ class FakeDevice:
             return RT_PARAM_INVALID
         return OK
 
-    def memcpy(self, dst: int, dst_max: int, src: int, count: int, kind: int) -> int:
+    def memcpy(self, dst: int, dst_max: int, src: int, count: int, kind: int, counted: str = "") -> int:
         ready = self.ready()
         if ready:
             return ready
@@ -163,7 +172,7 @@ class FakeDevice:
         dst_addr = dst_alloc.host_address(dst) if dst_alloc else dst
         src_addr = src_alloc.host_address(src) if src_alloc else src
         ctypes.memmove(dst_addr, src_addr, count)
-        self.stats[("memcpy_h2h", "memcpy_h2d", "memcpy_d2h", "memcpy_d2d")[kind]] += 1
+        self.stats[("memcpy_h2h", "memcpy_h2d", "memcpy_d2h", "memcpy_d2d")[kind] + counted] += 1
         return OK
 
     def read(self, ptr: int, size: int) -> Optional[np.ndarray]:
@@ -172,6 +181,56 @@ class FakeDevice:
             return None
         start = ptr - alloc.ptr
         return alloc.memory[start:start + size]
+
+
+class Event:
+    """acl.rt events: recorded on a stream, done when the stream reaches them."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ret = OK
+        self.done.set()  # a fresh event counts as complete, as aclrtSynchronizeEvent on an unrecorded one returns
+
+
+class Stream:
+    """A stream: its tasks run in order on a thread of their own, as the device runs them beside the host."""
+
+    def __init__(self, context: int) -> None:
+        import queue
+
+        self.context = context
+        self.tasks: "queue.Queue" = queue.Queue()
+        self.failed = OK  # the first error a task gave; synchronize_stream returns it
+        self.idle = threading.Event()
+        self.idle.set()
+        self.pending = 0
+        self._count = threading.Lock()
+        self.thread = threading.Thread(target=self._work, name="fake-acl-stream", daemon=True)
+        self.thread.start()
+
+    def submit(self, task) -> None:
+        with self._count:
+            self.pending += 1
+            self.idle.clear()
+        self.tasks.put(task)
+
+    def _work(self) -> None:
+        DEVICE.current.context = self.context
+        while True:
+            task = self.tasks.get()
+            if task is None:
+                return
+            ret = task()
+            if ret and not self.failed:
+                self.failed = ret
+            with self._count:
+                self.pending -= 1
+                if self.pending == 0:
+                    self.idle.set()
+
+    def stop(self) -> None:
+        self.tasks.put(None)
+        self.thread.join()
 
 
 DEVICE = FakeDevice()
