@@ -21,6 +21,10 @@ def register(app: typer.Typer) -> None:
         batch_delay_ms: float = typer.Option(2.0, "--batch-delay-ms", min=0.0, help="Wait for a batch to fill."),
         queue: int = typer.Option(64, "--queue", min=1, help="Queued requests per model; beyond: 503."),
         workers: int = typer.Option(1, "--workers", min=1, help="Decode threads (uvicorn runs one process)."),
+        decode_threads: int = typer.Option(2, "--decode-threads", min=1, help="Threads decoding and preprocessing "
+                                           "uploads (as `omdeploy run --workers`)."),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Inference threads (default: all "
+                                                                              "cores but one, as `omdeploy run`)."),
         api_key: Optional[str] = typer.Option(None, "--api-key", envvar="OMDEPLOY_API_KEY",
                                               help="Bearer token for every endpoint but health."),
         max_body_mb: float = typer.Option(16.0, "--max-body-mb", min=0.001, help="Request body limit (413)."),
@@ -29,6 +33,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve models over HTTP: KServe v2 /v2/models/NAME/infer, /v1/models/NAME/predict, /metrics, /."""
         from .._optional import require
+        from ..tools.runner import inference_threads
         from .run import _task_name
 
         require("fastapi", "omdeploy serve")
@@ -36,8 +41,10 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from ..serve.app import create_app
+        from ..serve.malloc import pin_mmap_threshold
         from ..serve.models import ServedModel, parse_model_arg
 
+        pin_mmap_threshold()  # before the models load: RSS stays flat over long runs (see serve/malloc.py)
         served = {}
         try:
             for text in models:
@@ -48,8 +55,9 @@ def register(app: typer.Typer) -> None:
                     raise UserError("model {} does not exist".format(path))
                 kind = task if task is not None or path.suffix.lower() in (".yaml", ".yml", ".json") else "classify"
                 served[name] = ServedModel(name, path, _task_name(path, kind), max_batch, batch_delay_ms, queue,
-                                           backend=backend)
-            app = create_app(served, api_key=api_key, max_body_mb=max_body_mb, timeout_s=timeout)
+                                           backend=backend, threads=threads or inference_threads(decode_threads))
+            app = create_app(served, api_key=api_key, max_body_mb=max_body_mb, timeout_s=timeout,
+                             decode_threads=decode_threads)
             uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10,
                         limit_concurrency=None)
         finally:

@@ -4,6 +4,7 @@
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -34,12 +35,15 @@ def _metrics():
 
 
 def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, max_body_mb: float = 16,
-               timeout_s: float = 30.0):
+               timeout_s: float = 30.0, decode_threads: int = 2):
     from fastapi import FastAPI, Request
     from fastapi.responses import FileResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     registry, m = _metrics()
+    # decode + preprocess on a few threads, not anyio's default 40: each holds a full-size decoded photo (a
+    # 3600x3700 PNG is 40 MB as RGB), so the peak memory and the CPU contention with inference stay bounded
+    decoders = ThreadPoolExecutor(decode_threads, "omdeploy-serve-decode")
     for model in models.values():
         model.batcher.on_batch = (lambda name: lambda size, wait, infer: (
             m["batch"].labels(name).observe(size), m["wait"].labels(name).observe(wait),
@@ -161,16 +165,19 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
 
     @app.post("/v1/models/{name}/predict")
     async def predict(name: str, request: Request):
-        from starlette.concurrency import run_in_threadpool
-
         async def work(model):
             ctype = request.headers.get("content-type", "")
             if not ctype.startswith("image/") and ctype != "application/octet-stream":
                 raise UserError("expected the image as the body with Content-Type image/*, got {!r}".format(
                     ctype or "none"), "curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' URL")
             raw = await body_of(request)
-            prepared = await run_in_threadpool(lambda: model.task.prepare(decode_image(raw)))
-            result = await run_job(model, "predict", prepared)
+            if model.batcher.full:
+                raise QueueFull()  # before the decode: an overloaded server refuses cheaply
+            # the decoder thread queues the prepared input itself: one thread hop less per request
+            future = await asyncio.get_running_loop().run_in_executor(
+                decoders, lambda: model.batcher.submit("predict", model.task.prepare(decode_image(raw))))
+            m["depth"].labels(model.name).set(model.batcher.depth)
+            result = await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
             return {"model": name, "ok": True, "task": model.task.name, "result": result}
         return await call(name, "predict", work)
 
@@ -189,6 +196,7 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
     async def page_js():
         return FileResponse(STATIC / "status.js", media_type="application/javascript")
 
+    app.router.on_shutdown.append(lambda: decoders.shutdown(wait=True))
     return app
 
 
