@@ -366,7 +366,7 @@ class AclBackend(Backend):
             arrays = [self._host_array(t, feeds[t.info.name]) for t in self._inputs]
             plan = self._plan([a.shape for a in arrays])
             if plan.batch is not None:
-                arrays = [_pad_batch(a, plan.gear[0]) for a in arrays]
+                arrays = [pad_batch(a, plan.gear[0]) for a in arrays]
             start = time.perf_counter()
             for tensor, array in zip(self._inputs, arrays):
                 check(acl.rt.memcpy(tensor.pointer, tensor.size, array.ctypes.data, array.nbytes, self._copy_in),
@@ -482,7 +482,9 @@ class AclBackend(Backend):
             _RUNTIME.release(self.device)
 
 
-def _pad_batch(array: np.ndarray, batch: int) -> np.ndarray:
+def pad_batch(array: np.ndarray, batch: int) -> np.ndarray:
+    """Zero-pad axis 0 up to `batch` (a batch that is not a compiled gear runs at the next gear); serve's
+    micro-batcher pads the same way."""
     padded = np.zeros((batch,) + array.shape[1:], array.dtype)
     padded[:array.shape[0]] = array
     return padded

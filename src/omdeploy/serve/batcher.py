@@ -8,18 +8,9 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, List, Optional, Tuple
 
-import numpy as np
-
 
 class QueueFull(Exception):
     pass
-
-
-def pad_batch(array: np.ndarray, batch: int) -> np.ndarray:
-    """Zero-pad axis 0 up to `batch`, as the acl backend does for a batch that is not a gear."""
-    padded = np.zeros((batch,) + array.shape[1:], array.dtype)
-    padded[:array.shape[0]] = array
-    return padded
 
 
 class MicroBatcher:

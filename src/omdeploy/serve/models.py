@@ -1,6 +1,7 @@
 """A served model: its task (the objects `omdeploy run` uses), its session and its micro-batcher."""
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -9,7 +10,8 @@ import numpy as np
 
 from ..errors import UserError
 from ..images import _EXIF_ORIENTATION, MAX_PIXELS
-from .batcher import MicroBatcher, pad_batch
+from ..runtime.acl import pad_batch
+from .batcher import MicroBatcher
 
 V2_DTYPES = {"BOOL": "bool", "UINT8": "uint8", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
              "FP16": "float16", "FP32": "float32", "FP64": "float64"}
@@ -55,9 +57,17 @@ class ServedModel:
         first = self.session.inputs[0]
         batch_dim = first.shape[0] if first.shape else 1
         self.batch_gear = batch_dim if isinstance(batch_dim, int) else None  # fixed batch: pad up to it
+        gears = getattr(self.session.backend, "gears", None)  # an .om's batch gears: the acl backend pads to them
+        self.largest_gear = gears.values[-1][0] if gears is not None and gears.mode == "batch" else None
         self.batchable = task == "classify" and len(self.session.inputs) == 1 and (
             self.batch_gear is None or self.batch_gear > 1)
-        limit = max_batch if self.batch_gear is None else min(max_batch, self.batch_gear)
+        limit = min(max_batch, self.batch_gear or self.largest_gear or max_batch)
+        if self.batchable and self.batch_gear is not None:
+            # a fixed batch > 1: each request is prepared at batch 1, the batcher stacks and pads up to the model's
+            from ..tasks.preprocess import ImagePreprocessor
+
+            one = dataclasses.replace(first, shape=(1,) + tuple(first.shape[1:]))
+            self.task.preprocess = ImagePreprocessor(one, self.task.spec.preprocess, self.task.spec)
         self.batcher = MicroBatcher(self._run_batch, limit if self.batchable else 1, delay_ms / 1000.0, queue_size,
                                     batchable=lambda kind: kind == "predict")
 
@@ -71,13 +81,14 @@ class ServedModel:
     def _run_batch(self, kind: str, payloads: List[Any]) -> List[Any]:
         if kind == "tensors":
             return [self.session.run(p) for p in payloads]
-        if len(payloads) == 1 or not self.batchable:
+        if not self.batchable or (len(payloads) == 1 and self.batch_gear is None):
             return [self.task.infer(p) for p in payloads]
         from ..tasks.classify import top_k
 
         stacked = np.concatenate([p[0] for p in payloads])
         if self.batch_gear is not None and stacked.shape[0] < self.batch_gear:
-            stacked = pad_batch(stacked, self.batch_gear)
+            stacked = pad_batch(stacked, self.batch_gear)  # a fixed batch: as acl pads to a gear (which it does
+            # itself for an .om with batch gears)
         scores = next(iter(self.session.run([stacked]).values()))
         return [{"top": top_k(scores[i], self.task.k, self.task.labels)} for i in range(len(payloads))]
 
