@@ -81,6 +81,31 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
             chunks.append(chunk)
         return b"".join(chunks)
 
+    async def image_field(headers, raw: bytes) -> bytes:
+        """The bytes of the multipart field 'image' (the body was already read within the size limit)."""
+        try:
+            from starlette.formparsers import MultiPartException, MultiPartParser
+        except ImportError:
+            raise UserError("multipart uploads need python-multipart on the server",
+                            "pip install 'omdeploy[serve]', or send the image as the raw body") from None
+
+        async def stream():
+            yield raw
+
+        try:
+            form = await MultiPartParser(headers, stream(), max_files=4, max_fields=16, max_part_size=limit).parse()
+        except (MultiPartException, ValueError, KeyError) as exc:
+            raise UserError("the multipart body is malformed: {}".format(str(exc)[:160] or type(exc).__name__),
+                            "curl -F image=@photo.jpg URL") from None
+        try:
+            upload = form.get("image")
+            if upload is None or isinstance(upload, str):
+                raise UserError("the multipart body has no file field 'image' (fields: {})".format(
+                    ", ".join(form.keys()) or "none"), "curl -F image=@photo.jpg URL")
+            return await upload.read()
+        finally:
+            await form.close()
+
     def model_of(name: str) -> ServedModel:
         if name not in models:
             from ..errors import did_you_mean
@@ -167,10 +192,15 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
     async def predict(name: str, request: Request):
         async def work(model):
             ctype = request.headers.get("content-type", "")
-            if not ctype.startswith("image/") and ctype != "application/octet-stream":
-                raise UserError("expected the image as the body with Content-Type image/*, got {!r}".format(
-                    ctype or "none"), "curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' URL")
+            multipart = ctype.startswith("multipart/form-data")
+            if not multipart and not ctype.startswith("image/") and ctype != "application/octet-stream":
+                raise UserError("expected the image as the body with Content-Type image/*, or a multipart field "
+                                "'image', got {!r}".format(ctype or "none"),
+                                "curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' URL, or curl -F "
+                                "image=@photo.jpg URL")
             raw = await body_of(request)
+            if multipart:
+                raw = await image_field(request.headers, raw)
             if model.batcher.full:
                 raise QueueFull()  # before the decode: an overloaded server refuses cheaply
             # the decoder thread queues the prepared input itself: one thread hop less per request
