@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
         max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests run together at most."),
         batch_delay_ms: float = typer.Option(2.0, "--batch-delay-ms", min=0.0, help="Wait for a batch to fill."),
         queue: int = typer.Option(64, "--queue", min=1, help="Queued requests per model; beyond: 503."),
-        workers: int = typer.Option(1, "--workers", min=1, help="Decode threads (uvicorn runs one process)."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Server processes: 1 (the models and their runtime "
+                                                                 "are loaded once, in one process)."),
         decode_threads: int = typer.Option(2, "--decode-threads", min=1, help="Threads decoding and preprocessing "
                                            "uploads (as `omdeploy run --workers`)."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Inference threads (default: all "
@@ -32,6 +33,14 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("auto", "--backend"),
     ) -> None:
         """Serve models over HTTP: KServe v2 /v2/models/NAME/infer, /v1/models/NAME/predict, /metrics, /."""
+        if workers > 1:
+            # one process by design: pyACL allows one init per process and the acl backend shares that runtime
+            # between models and threads; N processes would each load every model (N x device memory) and
+            # keep their own queue bound and /metrics. Replicas are N `omdeploy serve` on N ports.
+            raise UserError("--workers {}: omdeploy serve runs one process, the models loaded once and sharing "
+                            "one runtime".format(workers),
+                            hint="for replicas start one `omdeploy serve --port P` per replica (each loads the "
+                                 "models); for more decode throughput raise --decode-threads")
         from .._optional import require
         from ..tools.runner import inference_threads
         from .run import _task_name

@@ -29,8 +29,10 @@ def _metrics():
         "batch": Histogram("omdeploy_batch_size", "Batch sizes", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64),
                            registry=reg),
         "depth": Gauge("omdeploy_queue_depth", "Queued requests", ["model"], registry=reg),
-        "npu_mem": Gauge("omdeploy_npu_memory_used_mb", "NPU memory used (npu-smi)", ["npu"], registry=reg),
-        "npu_util": Gauge("omdeploy_npu_aicore_percent", "NPU AI core utilisation (npu-smi)", ["npu"], registry=reg),
+        "npu_mem": Gauge("omdeploy_npu_memory_used_mb", "NPU memory used (npu-smi)", ["npu", "chip"], registry=reg),
+        "npu_total": Gauge("omdeploy_npu_memory_total_mb", "NPU memory (npu-smi)", ["npu", "chip"], registry=reg),
+        "npu_util": Gauge("omdeploy_npu_aicore_percent", "NPU AI core utilisation (npu-smi)", ["npu", "chip"],
+                          registry=reg),
     }
 
 
@@ -215,7 +217,7 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
     async def metrics():
         for model in models.values():
             m["depth"].labels(model.name).set(model.batcher.depth)
-        _npu_gauges(m)
+        await asyncio.get_running_loop().run_in_executor(None, _npu_gauges, m)  # npu-smi is a subprocess
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/")
@@ -234,16 +236,22 @@ _NPU_CACHE: Dict[str, Any] = {"at": 0.0, "info": None}
 
 
 def _npu_gauges(m) -> None:
+    """Memory and AI-core use per chip from `npu-smi info` (at most every 10 s); nothing without npu-smi."""
+    import subprocess
+
     from ..ascend.npusmi import parse_npu_smi, run_npu_smi
 
-    if time.monotonic() - _NPU_CACHE["at"] > 10:
+    if _NPU_CACHE["at"] == 0.0 or time.monotonic() - _NPU_CACHE["at"] > 10:
         _NPU_CACHE["at"] = time.monotonic()
-        text = run_npu_smi(timeout=3.0)
+        try:
+            text = run_npu_smi(timeout=3.0)
+        except (OSError, subprocess.SubprocessError):
+            text = None  # a hung or broken npu-smi must not take /metrics down
         _NPU_CACHE["info"] = parse_npu_smi(text) if text else None
     info = _NPU_CACHE["info"]
     for chip in (info.chips if info else []):
-        key = "{}-{}".format(chip.npu_id, chip.chip_id)
-        if chip.memory_used_mb is not None:
-            m["npu_mem"].labels(key).set(chip.memory_used_mb)
-        if chip.aicore_percent is not None:
-            m["npu_util"].labels(key).set(chip.aicore_percent)
+        labels = (str(chip.npu_id), str(chip.chip_id))
+        for key, value in (("npu_mem", chip.memory_used_mb), ("npu_total", chip.memory_total_mb),
+                           ("npu_util", chip.aicore_percent)):
+            if value is not None:
+                m[key].labels(*labels).set(value)
