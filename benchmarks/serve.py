@@ -121,7 +121,7 @@ def drive(url: str, photos: List[Tuple[bytes, str]], concurrency: int) -> Tuple[
 
 def in_process(task, photos: List[Tuple[bytes, str]]) -> float:
     """What the server does per request, without HTTP: decode, prepare, infer, one after the other."""
-    from omdeploy.serve.models import decode_image
+    from omdeploy.images import decode_image
 
     start = time.perf_counter()
     for body, _ in photos:

@@ -10,7 +10,8 @@ from typing import Any, Dict, Optional
 
 from ..errors import UserError
 from .batcher import QueueFull
-from .models import ServedModel, decode_image
+from ..images import decode_image
+from .models import ServedModel
 
 STATIC = Path(__file__).parent / "static"
 PUBLIC = ("/v2/health/live", "/v2/health/ready", "/", "/static/status.js")

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import UserError
-from ..images import _EXIF_ORIENTATION, MAX_PIXELS
 from ..runtime.acl import pad_batch
 from .batcher import MicroBatcher
 
@@ -23,25 +21,6 @@ def parse_model_arg(text: str) -> Tuple[str, Path]:
     if not sep:
         path, name = text, Path(text).name.split(".")[0]
     return name, Path(path)
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """RGB uint8 HWC from encoded bytes, with omdeploy.images.load_image's checks and EXIF rule."""
-    from PIL import Image, ImageOps
-
-    if not data:
-        raise UserError("the image is empty (0 bytes)")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise UserError("the image is {}x{}, larger than {} pixels".format(img.width, img.height, MAX_PIXELS))
-            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-                img = ImageOps.exif_transpose(img)
-            return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError("the upload is not a readable image: {}".format(str(exc).splitlines()[0][:160])) from None
 
 
 class ServedModel:
