@@ -256,10 +256,13 @@ def main() -> int:
         result["load_average_1min_start"] = os.getloadavg()[0]
         if "throughput" not in args.skip:
             result["throughput"] = throughput(single, photos, args.rounds, args.concurrency)
+            print(json.dumps({"throughput": result["throughput"]}), file=sys.stderr, flush=True)  # a partial run keeps it
         if "batching" not in args.skip:
             result["batching"] = batching(dynamic, photos, args.rounds, 32, 8)
+            print(json.dumps({"batching": result["batching"]}), file=sys.stderr, flush=True)  # a partial run keeps it
         if "memory" not in args.skip:
             result["memory"] = memory(single, photos, args.rss_requests, 8)
+            print(json.dumps({"memory": result["memory"]}), file=sys.stderr, flush=True)  # a partial run keeps it
         result["load_average_1min_end"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(result, indent=2))
