@@ -6,6 +6,7 @@ only when an image is actually decoded or resized.
 """
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -31,24 +32,35 @@ def load_image(path: Union[str, os.PathLike]) -> np.ndarray:
     in [0, 1] are scaled by 255, others clipped to 0..255 (not all black); palette, CMYK, LA and RGBA go
     through Pillow's conversion; of a multi-frame file (GIF, TIFF) the first frame is used, with a note.
     """
-    Image = require("PIL.Image", "decoding images")
-    from PIL import ImageOps
-
     path = Path(path)
     if not path.is_file():
         raise UserError("{} does not exist".format(path) if not path.exists() else "{} is not a file".format(path))
     if path.stat().st_size == 0:
         raise UserError("{} is empty (0 bytes)".format(path))
+    return _decode(path, str(path))
+
+
+def decode_image(data: bytes, name: str = "the upload") -> np.ndarray:
+    """load_image for encoded bytes (e.g. an HTTP upload): the same checks, EXIF rule and mode conversions."""
+    if not data:
+        raise UserError("{} is empty (0 bytes)".format(name))
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source, name: str) -> np.ndarray:
+    Image = require("PIL.Image", "decoding images")
+    from PIL import ImageOps
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DecompressionBombWarning: the MAX_PIXELS check below says it
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 if img.width * img.height > MAX_PIXELS:
-                    raise UserError("{} is {}x{}, larger than {} pixels".format(path, img.width, img.height,
+                    raise UserError("{} is {}x{}, larger than {} pixels".format(name, img.width, img.height,
                                                                                MAX_PIXELS),
                                     hint="downscale it first; omdeploy refuses images past Pillow-style bomb limits")
                 if getattr(img, "n_frames", 1) > 1:
-                    warning_once(("frames", str(path)), "%s has %d frames; using the first", path, img.n_frames)
+                    warning_once(("frames", name), "%s has %d frames; using the first", name, img.n_frames)
                     img.seek(0)
                 if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # exif_transpose copies even when nothing turns
                     img = ImageOps.exif_transpose(img)
@@ -56,7 +68,7 @@ def load_image(path: Union[str, os.PathLike]) -> np.ndarray:
     except UserError:
         raise
     except Exception as exc:  # PIL raises UnidentifiedImageError, OSError (truncated), SyntaxError, ...
-        raise UserError("{} is not a readable image: {}".format(path, str(exc).splitlines()[0][:160])) from None
+        raise UserError("{} is not a readable image: {}".format(name, str(exc).splitlines()[0][:160])) from None
 
 
 def to_rgb8(img) -> np.ndarray:

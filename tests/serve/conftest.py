@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Dict, Optional
 
 import pytest
 
@@ -20,10 +21,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: Optional[Dict[str, str]] = None):
         self.port = free_port()
         self.url = "http://127.0.0.1:{}".format(self.port)
-        env = dict(os.environ, PYTHONPATH=str(SRC))
+        env = dict(os.environ, PYTHONPATH=str(SRC), **(env or {}))
         self.proc = subprocess.Popen([sys.executable, "-m", "omdeploy.cli.main", "serve", *args, "--port",
                                       str(self.port)], env=env, stderr=subprocess.PIPE)
         import httpx

@@ -136,3 +136,41 @@ def test_queue_2_flood_gets_503_with_retry_after(assets):
         assert httpx.get(server.url + "/v2/health/live").status_code == 200
     finally:
         assert server.stop() in (0, -15)
+
+
+def test_multipart_image_field_gives_the_raw_body_result(squeeze, assets):
+    body = assets.image("chelsea.png").read_bytes()
+    url = squeeze.url + "/v1/models/squeeze/predict"
+    raw = httpx.post(url, content=body, headers=dict(AUTH, **{"Content-Type": "image/png"}), timeout=60)
+    form = httpx.post(url, files={"image": ("chelsea.png", body, "image/png")}, data={"note": "x"}, headers=AUTH,
+                      timeout=60)
+    assert raw.status_code == 200 and form.status_code == 200, form.text
+    assert form.json()["result"] == raw.json()["result"]
+
+
+def test_malformed_multipart_gets_4xx_and_the_server_keeps_serving(squeeze, assets):
+    good = assets.image("coffee.png").read_bytes()
+    url = squeeze.url + "/v1/models/squeeze/predict"
+    built = httpx.Request("POST", url, files={"image": ("c.png", good, "image/png")})
+    whole, ctype = built.read(), built.headers["content-type"]
+    cases = [
+        (whole[:len(whole) // 2], ctype),                                  # cut in the middle of the part
+        (b"", ctype),                                                      # empty body
+        (b"this is not multipart at all", ctype),                          # no boundary in the body
+        (whole, "multipart/form-data"),                                    # no boundary parameter
+        (whole.replace(b'name="image"', b'name="photo"'), ctype),          # no 'image' field
+        (whole.replace(good, good[:100]), ctype),                          # a truncated image in the field
+        (whole.replace(good, b""), ctype),                                 # a zero-byte image in the field
+    ]
+    text_field = httpx.Request("POST", url, data={"image": "not a file"})
+    cases.append((text_field.read(), text_field.headers["content-type"]))  # 'image' is a text field
+    with httpx.Client(timeout=60, headers=AUTH) as client:
+        for body, content_type in cases * 5:
+            r = client.post(url, content=body, headers={"Content-Type": content_type})
+            assert 400 <= r.status_code < 500, (content_type, body[:80], r.status_code, r.text[:300])
+            assert "error" in r.json() and "Traceback" not in r.text
+        huge = httpx.Request("POST", url, files={"image": ("h.png", b"\0" * (5 * 1024 * 1024), "image/png")})
+        r = client.post(url, content=huge.read(), headers={"Content-Type": huge.headers["content-type"]})
+        assert r.status_code == 413
+        r = client.post(url, files={"image": ("c.png", good, "image/png")})
+        assert r.status_code == 200 and r.json()["ok"]

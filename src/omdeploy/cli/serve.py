@@ -20,7 +20,12 @@ def register(app: typer.Typer) -> None:
         max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests run together at most."),
         batch_delay_ms: float = typer.Option(2.0, "--batch-delay-ms", min=0.0, help="Wait for a batch to fill."),
         queue: int = typer.Option(64, "--queue", min=1, help="Queued requests per model; beyond: 503."),
-        workers: int = typer.Option(1, "--workers", min=1, help="Decode threads (uvicorn runs one process)."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Server processes: 1 (the models and their runtime "
+                                                                 "are loaded once, in one process)."),
+        decode_threads: int = typer.Option(2, "--decode-threads", min=1, help="Threads decoding and preprocessing "
+                                           "uploads (as `omdeploy run --workers`)."),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Inference threads (default: all "
+                                                                              "cores but one, as `omdeploy run`)."),
         api_key: Optional[str] = typer.Option(None, "--api-key", envvar="OMDEPLOY_API_KEY",
                                               help="Bearer token for every endpoint but health."),
         max_body_mb: float = typer.Option(16.0, "--max-body-mb", min=0.001, help="Request body limit (413)."),
@@ -28,7 +33,16 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("auto", "--backend"),
     ) -> None:
         """Serve models over HTTP: KServe v2 /v2/models/NAME/infer, /v1/models/NAME/predict, /metrics, /."""
+        if workers > 1:
+            # one process by design: pyACL allows one init per process and the acl backend shares that runtime
+            # between models and threads; N processes would each load every model (N x device memory) and
+            # keep their own queue bound and /metrics. Replicas are N `omdeploy serve` on N ports.
+            raise UserError("--workers {}: omdeploy serve runs one process, the models loaded once and sharing "
+                            "one runtime".format(workers),
+                            hint="for replicas start one `omdeploy serve --port P` per replica (each loads the "
+                                 "models); for more decode throughput raise --decode-threads")
         from .._optional import require
+        from ..tools.runner import inference_threads
         from .run import _task_name
 
         require("fastapi", "omdeploy serve")
@@ -36,8 +50,10 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from ..serve.app import create_app
+        from ..serve.malloc import pin_mmap_threshold
         from ..serve.models import ServedModel, parse_model_arg
 
+        pin_mmap_threshold()  # before the models load: RSS stays flat over long runs (see serve/malloc.py)
         served = {}
         try:
             for text in models:
@@ -48,8 +64,9 @@ def register(app: typer.Typer) -> None:
                     raise UserError("model {} does not exist".format(path))
                 kind = task if task is not None or path.suffix.lower() in (".yaml", ".yml", ".json") else "classify"
                 served[name] = ServedModel(name, path, _task_name(path, kind), max_batch, batch_delay_ms, queue,
-                                           backend=backend)
-            app = create_app(served, api_key=api_key, max_body_mb=max_body_mb, timeout_s=timeout)
+                                           backend=backend, threads=threads or inference_threads(decode_threads))
+            app = create_app(served, api_key=api_key, max_body_mb=max_body_mb, timeout_s=timeout,
+                             decode_threads=decode_threads)
             uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10,
                         limit_concurrency=None)
         finally:

@@ -4,12 +4,14 @@
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ..errors import UserError
 from .batcher import QueueFull
-from .models import ServedModel, decode_image
+from ..images import decode_image
+from .models import ServedModel
 
 STATIC = Path(__file__).parent / "static"
 PUBLIC = ("/v2/health/live", "/v2/health/ready", "/", "/static/status.js")
@@ -28,18 +30,23 @@ def _metrics():
         "batch": Histogram("omdeploy_batch_size", "Batch sizes", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64),
                            registry=reg),
         "depth": Gauge("omdeploy_queue_depth", "Queued requests", ["model"], registry=reg),
-        "npu_mem": Gauge("omdeploy_npu_memory_used_mb", "NPU memory used (npu-smi)", ["npu"], registry=reg),
-        "npu_util": Gauge("omdeploy_npu_aicore_percent", "NPU AI core utilisation (npu-smi)", ["npu"], registry=reg),
+        "npu_mem": Gauge("omdeploy_npu_memory_used_mb", "NPU memory used (npu-smi)", ["npu", "chip"], registry=reg),
+        "npu_total": Gauge("omdeploy_npu_memory_total_mb", "NPU memory (npu-smi)", ["npu", "chip"], registry=reg),
+        "npu_util": Gauge("omdeploy_npu_aicore_percent", "NPU AI core utilisation (npu-smi)", ["npu", "chip"],
+                          registry=reg),
     }
 
 
 def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, max_body_mb: float = 16,
-               timeout_s: float = 30.0):
+               timeout_s: float = 30.0, decode_threads: int = 2):
     from fastapi import FastAPI, Request
     from fastapi.responses import FileResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     registry, m = _metrics()
+    # decode + preprocess on a few threads, not anyio's default 40: each holds a full-size decoded photo (a
+    # 3600x3700 PNG is 40 MB as RGB), so the peak memory and the CPU contention with inference stay bounded
+    decoders = ThreadPoolExecutor(decode_threads, "omdeploy-serve-decode")
     for model in models.values():
         model.batcher.on_batch = (lambda name: lambda size, wait, infer: (
             m["batch"].labels(name).observe(size), m["wait"].labels(name).observe(wait),
@@ -76,6 +83,31 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
                 raise UserError("__413__")
             chunks.append(chunk)
         return b"".join(chunks)
+
+    async def image_field(headers, raw: bytes) -> bytes:
+        """The bytes of the multipart field 'image' (the body was already read within the size limit)."""
+        try:
+            from starlette.formparsers import MultiPartException, MultiPartParser
+        except ImportError:
+            raise UserError("multipart uploads need python-multipart on the server",
+                            "pip install 'omdeploy[serve]', or send the image as the raw body") from None
+
+        async def stream():
+            yield raw
+
+        try:
+            form = await MultiPartParser(headers, stream(), max_files=4, max_fields=16, max_part_size=limit).parse()
+        except (MultiPartException, ValueError, KeyError) as exc:
+            raise UserError("the multipart body is malformed: {}".format(str(exc)[:160] or type(exc).__name__),
+                            "curl -F image=@photo.jpg URL") from None
+        try:
+            upload = form.get("image")
+            if upload is None or isinstance(upload, str):
+                raise UserError("the multipart body has no file field 'image' (fields: {})".format(
+                    ", ".join(form.keys()) or "none"), "curl -F image=@photo.jpg URL")
+            return await upload.read()
+        finally:
+            await form.close()
 
     def model_of(name: str) -> ServedModel:
         if name not in models:
@@ -161,16 +193,24 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
 
     @app.post("/v1/models/{name}/predict")
     async def predict(name: str, request: Request):
-        from starlette.concurrency import run_in_threadpool
-
         async def work(model):
             ctype = request.headers.get("content-type", "")
-            if not ctype.startswith("image/") and ctype != "application/octet-stream":
-                raise UserError("expected the image as the body with Content-Type image/*, got {!r}".format(
-                    ctype or "none"), "curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' URL")
+            multipart = ctype.startswith("multipart/form-data")
+            if not multipart and not ctype.startswith("image/") and ctype != "application/octet-stream":
+                raise UserError("expected the image as the body with Content-Type image/*, or a multipart field "
+                                "'image', got {!r}".format(ctype or "none"),
+                                "curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' URL, or curl -F "
+                                "image=@photo.jpg URL")
             raw = await body_of(request)
-            prepared = await run_in_threadpool(lambda: model.task.prepare(decode_image(raw)))
-            result = await run_job(model, "predict", prepared)
+            if multipart:
+                raw = await image_field(request.headers, raw)
+            if model.batcher.full:
+                raise QueueFull()  # before the decode: an overloaded server refuses cheaply
+            # the decoder thread queues the prepared input itself: one thread hop less per request
+            future = await asyncio.get_running_loop().run_in_executor(
+                decoders, lambda: model.batcher.submit("predict", model.task.prepare(decode_image(raw))))
+            m["depth"].labels(model.name).set(model.batcher.depth)
+            result = await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
             return {"model": name, "ok": True, "task": model.task.name, "result": result}
         return await call(name, "predict", work)
 
@@ -178,7 +218,7 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
     async def metrics():
         for model in models.values():
             m["depth"].labels(model.name).set(model.batcher.depth)
-        _npu_gauges(m)
+        await asyncio.get_running_loop().run_in_executor(None, _npu_gauges, m)  # npu-smi is a subprocess
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/")
@@ -189,6 +229,7 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
     async def page_js():
         return FileResponse(STATIC / "status.js", media_type="application/javascript")
 
+    app.router.on_shutdown.append(lambda: decoders.shutdown(wait=True))
     return app
 
 
@@ -196,16 +237,22 @@ _NPU_CACHE: Dict[str, Any] = {"at": 0.0, "info": None}
 
 
 def _npu_gauges(m) -> None:
+    """Memory and AI-core use per chip from `npu-smi info` (at most every 10 s); nothing without npu-smi."""
+    import subprocess
+
     from ..ascend.npusmi import parse_npu_smi, run_npu_smi
 
-    if time.monotonic() - _NPU_CACHE["at"] > 10:
+    if _NPU_CACHE["at"] == 0.0 or time.monotonic() - _NPU_CACHE["at"] > 10:
         _NPU_CACHE["at"] = time.monotonic()
-        text = run_npu_smi(timeout=3.0)
+        try:
+            text = run_npu_smi(timeout=3.0)
+        except (OSError, subprocess.SubprocessError):
+            text = None  # a hung or broken npu-smi must not take /metrics down
         _NPU_CACHE["info"] = parse_npu_smi(text) if text else None
     info = _NPU_CACHE["info"]
     for chip in (info.chips if info else []):
-        key = "{}-{}".format(chip.npu_id, chip.chip_id)
-        if chip.memory_used_mb is not None:
-            m["npu_mem"].labels(key).set(chip.memory_used_mb)
-        if chip.aicore_percent is not None:
-            m["npu_util"].labels(key).set(chip.aicore_percent)
+        labels = (str(chip.npu_id), str(chip.chip_id))
+        for key, value in (("npu_mem", chip.memory_used_mb), ("npu_total", chip.memory_total_mb),
+                           ("npu_util", chip.aicore_percent)):
+            if value is not None:
+                m[key].labels(*labels).set(value)

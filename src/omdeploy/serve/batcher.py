@@ -31,6 +31,10 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def full(self) -> bool:
+        return self._queue.full()
+
     def submit(self, kind: str, payload: Any) -> Future:
         future: Future = Future()
         try:

@@ -1,14 +1,13 @@
 """A served model: its task (the objects `omdeploy run` uses), its session and its micro-batcher."""
 from __future__ import annotations
 
-import io
+import dataclasses
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, cast
 
 import numpy as np
 
 from ..errors import UserError
-from ..images import _EXIF_ORIENTATION, MAX_PIXELS
 from ..runtime.gears import pad_batch
 from .batcher import MicroBatcher
 
@@ -24,25 +23,6 @@ def parse_model_arg(text: str) -> Tuple[str, Path]:
     return name, Path(path)
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """RGB uint8 HWC from encoded bytes, with omdeploy.images.load_image's checks and EXIF rule."""
-    from PIL import Image, ImageOps
-
-    if not data:
-        raise UserError("the image is empty (0 bytes)")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise UserError("the image is {}x{}, larger than {} pixels".format(img.width, img.height, MAX_PIXELS))
-            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-                img = ImageOps.exif_transpose(img)
-            return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError("the upload is not a readable image: {}".format(str(exc).splitlines()[0][:160])) from None
-
-
 class ServedModel:
     def __init__(self, name: str, path: Path, task: str, max_batch: int, delay_ms: float, queue_size: int,
                  backend: str = "auto", threads: Optional[int] = None):
@@ -56,9 +36,17 @@ class ServedModel:
         first = self.session.inputs[0]
         batch_dim = first.shape[0] if first.shape else 1
         self.batch_gear = batch_dim if isinstance(batch_dim, int) else None  # fixed batch: pad up to it
+        gears = getattr(self.session.backend, "gears", None)  # an .om's batch gears: the acl backend pads to them
+        self.largest_gear = gears.values[-1][0] if gears is not None and gears.mode == "batch" else None
         self.batchable = task == "classify" and len(self.session.inputs) == 1 and (
             self.batch_gear is None or self.batch_gear > 1)
-        limit = max_batch if self.batch_gear is None else min(max_batch, self.batch_gear)
+        limit = min(max_batch, self.batch_gear or self.largest_gear or max_batch)
+        if self.batchable and self.batch_gear is not None:
+            # a fixed batch > 1: each request is prepared at batch 1, the batcher stacks and pads up to the model's
+            from ..tasks.preprocess import ImagePreprocessor
+
+            one = dataclasses.replace(first, shape=(1,) + tuple(first.shape[1:]))
+            self.task.preprocess = ImagePreprocessor(one, self.task.spec.preprocess, self.task.spec)
         self.batcher = MicroBatcher(self._run_batch, limit if self.batchable else 1, delay_ms / 1000.0, queue_size,
                                     batchable=lambda kind: kind == "predict")
 
@@ -72,13 +60,14 @@ class ServedModel:
     def _run_batch(self, kind: str, payloads: List[Any]) -> List[Any]:
         if kind == "tensors":
             return [self.session.run(p) for p in payloads]
-        if len(payloads) == 1 or not self.batchable:
+        if not self.batchable or (len(payloads) == 1 and self.batch_gear is None):
             return [self.task.infer(p) for p in payloads]
         from ..tasks.classify import top_k
 
         stacked = np.concatenate([p[0] for p in payloads])
         if self.batch_gear is not None and stacked.shape[0] < self.batch_gear:
-            stacked = pad_batch(stacked, self.batch_gear)
+            stacked = pad_batch(stacked, self.batch_gear)  # a fixed batch: as acl pads to a gear (which it does
+            # itself for an .om with batch gears)
         scores = next(iter(self.session.run([stacked]).values()))
         return [{"top": top_k(scores[i], self.task.k, self.task.labels)} for i in range(len(payloads))]
 
