@@ -108,10 +108,9 @@ def ultralytics_letterbox(image: np.ndarray, height: int, width: int, pad_value:
     dw, dh = width - nw, height - nh
     if auto:
         dw, dh = dw % stride, dh % stride
-    if center:
-        dw, dh = dw / 2, dh / 2
-    top, bottom = int(round(dh - 0.1)) if center else 0, int(round(dh + 0.1))
-    left, right = int(round(dw - 0.1)) if center else 0, int(round(dw + 0.1))
+    half_w, half_h = (dw / 2, dh / 2) if center else (float(dw), float(dh))
+    top, bottom = int(round(half_h - 0.1)) if center else 0, int(round(half_h + 0.1))
+    left, right = int(round(half_w - 0.1)) if center else 0, int(round(half_w + 0.1))
     out = _pad(cv2_resize(image, nw, nh), top, bottom, left, right, pad_value)
     if center:
         left = round((out.shape[1] - w * r) / 2 - 0.1)

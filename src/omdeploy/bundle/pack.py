@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 
 from ..errors import UserError
 from ..fileio import atomic_open, write_text
@@ -82,7 +82,7 @@ def _external_data(model_path: Path) -> List[str]:
     from ..onnx.inspect import load_model
 
     model = load_model(model_path, load_external_data=False)
-    locations = set()
+    locations: Set[str] = set()
     for tensor in model.graph.initializer:
         if tensor.data_location == 1:  # TensorProto.EXTERNAL
             locations.update(e.value for e in tensor.external_data if e.key == "location")
@@ -208,9 +208,10 @@ def pack(spec_path: Path, out: Path, images: Sequence[Path] = (), random: int = 
         staged = DeploySpec.load(staged_spec)
         roles: Dict[str, Optional[str]] = {"spec": "deploy.json", "model": staged.model,
                                            "labels": "labels.txt" if (stage / "labels.txt").is_file() else None}
-        sidecar = _add_om(Path(om), spec, stage) if om is not None else None
-        if sidecar is not None:
-            roles.update({"om": "om/" + Path(om).name, "sidecar": "om/" + Sidecar.path_for(Path(om)).name})
+        om_path = Path(om) if om is not None else None
+        sidecar = _add_om(om_path, spec, stage) if om_path is not None else None
+        if sidecar is not None and om_path is not None:
+            roles.update({"om": "om/" + om_path.name, "sidecar": "om/" + Sidecar.path_for(om_path).name})
             cann_version = sidecar.cann_version
         else:
             cann_version = spec.target.cann

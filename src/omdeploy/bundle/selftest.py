@@ -224,10 +224,9 @@ def _answers(run: _Run, acl: Any) -> List[Dict[str, Any]]:
     def dims() -> Any:
         with Session(run.oms["batch_gears"], backend="acl") as s:
             backend = s.backend
-            got_in, ret_in = backend._acl.mdl.get_input_dims(backend._desc, 0)
-            got_out, ret_out = backend._acl.mdl.get_output_dims(backend._desc, 0)
-            return {"get_input_dims": got_in, "ret_in": ret_in, "get_output_dims": got_out, "ret_out": ret_out,
-                    "session_inputs": [i.to_dict() for i in s.inputs], "gears": backend.describe()["gears"]}
+            assert isinstance(backend, acl_backend.AclBackend)
+            return dict(backend.reported_dims(0), session_inputs=[i.to_dict() for i in s.inputs],
+                        gears=backend.describe()["gears"])
 
     def init_again() -> Any:
         acl_backend.shutdown()  # acl.finalize() once every model is closed

@@ -180,7 +180,7 @@ def _bench(unpacked: Unpacked, target: str) -> Check:
         return Check("bench", "fail", "{}: {}".format(backend, result.error),
                      "omdeploy bench {} --backend {} -v shows the error".format(unpacked.archive, backend))
     return Check("bench", "pass", "{}: median {:.2f} ms, p90 {:.2f} ms, {:.1f} items/s over {} runs".format(
-        result.backend, result.latency_ms["median"], result.latency_ms["p90"], result.throughput, result.iterations),
+        result.backend, result.latency_ms["median"], result.latency_ms["p90"], result.throughput or 0.0, result.iterations),
         data=result.to_dict())
 
 
@@ -205,9 +205,9 @@ def verify(bundle: Path, backend: str = "auto", build: bool = False,
     om = m.path("om", unpacked.root)
     device = backend in DEVICE_BACKENDS or (backend == "auto" and (om is not None or build))
     box = (doctor or run_doctor)()
-    for check in (lambda: _packed_env(unpacked), lambda: _box_cann(unpacked, box, device),
-                  lambda: _box_soc(unpacked, box, device)):
-        report.add(check())
+    for step in (lambda: _packed_env(unpacked), lambda: _box_cann(unpacked, box, device),
+                 lambda: _box_soc(unpacked, box, device)):
+        report.add(step())
     if build and om is None:
         say("build: atc from the plan")
         check, om = _build(unpacked)

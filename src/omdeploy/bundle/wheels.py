@@ -60,8 +60,8 @@ def _packaging():
         from packaging.requirements import Requirement
         from packaging.utils import canonicalize_name
     except ImportError:  # pip vendors it
-        from pip._vendor.packaging.requirements import Requirement  # type: ignore[no-redef]
-        from pip._vendor.packaging.utils import canonicalize_name  # type: ignore[no-redef]
+        from pip._vendor.packaging.requirements import Requirement
+        from pip._vendor.packaging.utils import canonicalize_name
     return Requirement, canonicalize_name
 
 

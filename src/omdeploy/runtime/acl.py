@@ -201,7 +201,7 @@ def shutdown() -> None:
 
 
 # ---- gears (the policy is runtime/gears.py, shared with the simulator) -----------------------------
-def read_gears(acl: Any, desc: int) -> Gears:
+def read_gears(acl: Any, desc: Any) -> Gears:
     """The compiled gears of a loaded model, from its description."""
     batch, ret = acl.mdl.get_dynamic_batch(desc)
     if ret == ACL_SUCCESS and batch and batch.get("batchCount"):
@@ -457,7 +457,7 @@ class AclBackend(Backend):
             current, ret = acl.mdl.get_cur_output_dims(self._desc, index)
             check(ret, "acl.mdl.get_cur_output_dims({})".format(index))
             dims = tuple(current["dims"])
-        out = np.empty(dims, tensor.info.dtype)
+        out = np.empty(tuple(int(d) for d in dims), tensor.info.dtype)
         if out.nbytes > tensor.size:
             raise ToolchainError("output {} needs {} bytes but its device buffer has {}".format(
                 tensor.info.name, out.nbytes, tensor.size))
@@ -466,6 +466,13 @@ class AclBackend(Backend):
         return slice_batch(out, plan)
 
     # ---- reports and teardown ---------------------------------------------------------------------
+    def reported_dims(self, index: int = 0) -> Dict[str, Any]:
+        """What pyACL itself reports for input and output `index` (acl.mdl.get_input_dims / get_output_dims,
+        with their return codes): the selftest's evidence of how a dynamic model's dims are reported."""
+        got_in, ret_in = self._acl.mdl.get_input_dims(self._desc, index)
+        got_out, ret_out = self._acl.mdl.get_output_dims(self._desc, index)
+        return {"get_input_dims": got_in, "ret_in": ret_in, "get_output_dims": got_out, "ret_out": ret_out}
+
     def describe(self) -> Dict[str, object]:
         return {"device": self.device, "run_mode": "host" if self.run_mode == ACL_HOST else "device",
                 "gears": {"mode": self.gears.mode, "values": [list(g) for g in self.gears.values]},

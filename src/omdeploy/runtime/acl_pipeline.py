@@ -171,7 +171,7 @@ class AclPipeline:
         for index in wanted:
             tensor = backend._outputs[index]
             info: TensorInfo = tensor.info
-            out = np.empty(info.shape, info.dtype)
+            out = np.empty(tuple(int(d) for d in info.shape), info.dtype)  # pipelined runs are static models
             check(acl.rt.memcpy(out.ctypes.data, out.nbytes, buffers.outputs[index], out.nbytes, backend._copy_out),
                   "acl.rt.memcpy (output {})".format(info.name))
             results.append(out)

@@ -114,7 +114,8 @@ class InputAdapter:
         pre = self.preprocess
         assert pre is not None
         channel_axis = 1 if self.info.layout == "NCHW" else self.info.rank - 1
-        channels = self.info.shape[channel_axis] if isinstance(self.info.shape[channel_axis], int) else 3
+        dim = self.info.shape[channel_axis]
+        channels = dim if isinstance(dim, int) else 3
         mean, std = pre.normalisation(channels)
         view = [1] * self.info.rank
         view[channel_axis] = channels

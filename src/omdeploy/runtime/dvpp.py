@@ -20,7 +20,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -121,7 +121,8 @@ class DvppPreprocessor:
         check(ret, "acl.media.dvpp_jpeg_predict_dec_size")
         out_h, out_w = self.size
         resized_size = out_w * out_h * 3 // 2  # strides equal the size: width % 16 == 0, height % 2 == 0
-        memory, descs = [], []
+        memory: List[int] = []
+        descs: List[Any] = []
         try:
             source = self._malloc(data.nbytes, memory)
             check(acl.rt.memcpy(source, data.nbytes, data.ctypes.data, data.nbytes, self.backend._copy_in),

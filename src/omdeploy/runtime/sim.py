@@ -525,7 +525,7 @@ def largest_gear_shapes(spec: DeploySpec, shapes: Sequence[Tuple[str, Sequence[D
                         ) -> Dict[str, Optional[List[int]]]:
     """Each named shape with its dynamic dims set from the largest gear (None where a dim stays unknown)."""
     gears = spec.dynamic.gear_tuples() if spec.dynamic is not None and spec.dynamic.gears else []
-    gear = list(max(gears, key=lambda g: int(np.prod(g)))) if gears else []
+    gear = list(max(gears, key=lambda g: int(np.prod(list(g))))) if gears else []
     mode = spec.dynamic.mode if spec.dynamic is not None else None
     result: Dict[str, Optional[List[int]]] = {}
     for name, shape in shapes:

@@ -2,6 +2,7 @@
 # no "from __future__ import annotations": FastAPI reads the handlers' annotations (Request) at run time
 
 import asyncio
+import functools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,12 @@ def _metrics():
     }
 
 
+def _observe_batch(m: Dict[str, Any], name: str, size: int, wait: float, infer: float) -> None:
+    m["batch"].labels(name).observe(size)
+    m["wait"].labels(name).observe(wait)
+    m["infer"].labels(name).observe(infer)
+
+
 def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, max_body_mb: float = 16,
                timeout_s: float = 30.0, decode_threads: int = 2):
     from fastapi import FastAPI, Request
@@ -48,9 +55,7 @@ def create_app(models: Dict[str, ServedModel], api_key: Optional[str] = None, ma
     # 3600x3700 PNG is 40 MB as RGB), so the peak memory and the CPU contention with inference stay bounded
     decoders = ThreadPoolExecutor(decode_threads, "omdeploy-serve-decode")
     for model in models.values():
-        model.batcher.on_batch = (lambda name: lambda size, wait, infer: (
-            m["batch"].labels(name).observe(size), m["wait"].labels(name).observe(wait),
-            m["infer"].labels(name).observe(infer)))(model.name)
+        model.batcher.on_batch = functools.partial(_observe_batch, m, model.name)
     app = FastAPI(title="omdeploy serve", docs_url=None, redoc_url=None, openapi_url=None)
     limit = int(max_body_mb * 1024 * 1024)
 

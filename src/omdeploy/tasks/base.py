@@ -120,6 +120,7 @@ class ImageTask(Task):
               options: Dict[str, Any]) -> None:
         self.spec = load_spec(model, self.name, preset)
         self.session = open_session(self.spec, backend, **options)
+        assert self.spec.preprocess is not None  # load_spec gives every task's spec a preprocess
         self.preprocess = ImagePreprocessor(self.session.inputs[0], self.spec.preprocess, self.spec)
         self.labels = (list(labels) if labels is not None else self.spec.label_names()
                        or labels_from_metadata(model_metadata(self.session.path)))

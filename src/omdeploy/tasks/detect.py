@@ -158,5 +158,5 @@ class Detector(ImageTask):
     def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
         tensor, geometry = prepared
         output = next(iter(self.session.run([tensor]).values()))
-        found = decode(output, self.head, geometry, self.preprocess.size, self.conf, self.iou)
+        found = decode(output, self.head, geometry, self.preprocess.fixed_size(), self.conf, self.iou)
         return {"detections": found.to_list(self.labels)}

@@ -48,7 +48,10 @@ def head_layout(shape: Shape, num_extra: int = 0, head: str = "yolov8") -> Dict[
 def _looks_like_head(shape: Shape) -> bool:
     """(1, a, b) with a and b far apart (84 x 8400): a detection head, not a (C, H, W) map."""
     dims = _dims(shape)
-    return len(dims) == 3 and dims[0] == 1 and None not in dims[1:] and max(dims[1:]) >= 8 * min(dims[1:])
+    if len(dims) != 3 or dims[0] != 1:
+        return False
+    a, b = dims[1], dims[2]
+    return a is not None and b is not None and max(a, b) >= 8 * min(a, b)
 
 
 def fit_task(task: str, outputs: Sequence[Tuple[str, Shape]], head: str = "yolov8") -> Dict[str, Any]:

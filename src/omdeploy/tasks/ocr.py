@@ -135,9 +135,11 @@ class OcrPipeline(Task):
         self.cls = self._cls_pre = None
         if cls is not None:
             cls_spec = load_spec(cls, "ocr-cls")
+            assert cls_spec.preprocess is not None  # load_spec gives every task's spec a preprocess
             self.cls = open_session(cls_spec, backend, **options)
             self._cls_pre = ImagePreprocessor(self.cls.inputs[0], dataclasses.replace(cls_spec.preprocess,
                                                                                       resize="none"))
+        assert det_spec.preprocess is not None and rec_spec.preprocess is not None
         self._det_pre = ImagePreprocessor(self.det.inputs[0], dataclasses.replace(det_spec.preprocess,
                                                                                   resize="stretch"))
         self._rec_pre = ImagePreprocessor(self.rec.inputs[0], dataclasses.replace(rec_spec.preprocess, resize="none"))
@@ -166,7 +168,7 @@ class OcrPipeline(Task):
 
     def upright(self, crops: List[np.ndarray]) -> List[np.ndarray]:
         """Turn crops the angle classifier reads as 180 degrees."""
-        if self.cls is None or not crops:
+        if self.cls is None or self._cls_pre is None or not crops:
             return crops
         batch = self._batch(crops, self._cls_pre, *CLS_SIZE)
         raw = next(iter(self.cls.run([batch]).values()))
@@ -197,7 +199,7 @@ class OcrPipeline(Task):
         image, tensor, geometry = prepared
         boxes = self.detect(tensor, geometry)
         crops = self.upright([crop_text(image, box) for box, _ in boxes])
-        lines = []
+        lines: List[Dict[str, Any]] = []
         for (box, det_score), (text, score) in zip(boxes, self.recognise(crops)):
             lines.append({"text": text, "score": round(score, 4), "det_score": round(det_score, 4),
                           "box": [[round(float(x), 1), round(float(y), 1)] for x, y in box]})

@@ -112,13 +112,24 @@ class ImagePreprocessor:
 
         self.size = image_hw(info.shape, info.layout, self._format)
 
+    def fixed_size(self) -> Tuple[int, int]:
+        """The (height, width) every image is brought to; a UserError for an input whose size is dynamic."""
+        height, width = self.size
+        if height is None or width is None:
+            raise UserError("input '{}' {} has a dynamic height or width; this task needs a fixed input size".format(
+                self.info.name, self.info.shape_str()),
+                hint="export the model with a fixed image size, or fix one: omdeploy sanitize MODEL --input-shape")
+        return height, width
+
     def __call__(self, image: np.ndarray, size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, Geometry]:
         height, width = size or self.size
         if self._dvpp:
             from ..runtime.dvpp_emulate import rgb_to_dvpp_nv12
 
-            nv12 = rgb_to_dvpp_nv12(image, (height, width))  # VPC stretches to the model's size
-            geometry = Geometry(width / image.shape[1], height / image.shape[0], 0.0, 0.0, image.shape[:2])
+            out_h, out_w = size or self.fixed_size()
+            nv12 = rgb_to_dvpp_nv12(image, (out_h, out_w))  # VPC stretches to the model's size
+            geometry = Geometry(out_w / image.shape[1], out_h / image.shape[0], 0.0, 0.0,
+                                (image.shape[0], image.shape[1]))
             return nv12[np.newaxis, ..., np.newaxis], geometry
         if height is None or width is None:
             if self.pre.resize != "none":

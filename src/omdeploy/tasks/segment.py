@@ -116,7 +116,7 @@ class Segmenter(ImageTask):
     def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
         tensor, geometry = prepared
         outputs = list(self.session.run([tensor]).values())
-        size = self.preprocess.size
+        size = self.preprocess.fixed_size()
         if len(outputs) == 1:
             result = pixel_map(outputs[0], geometry, size)
             if result.dtype == bool:

@@ -286,7 +286,7 @@ def _shape_for(info: TensorInfo, shapes: Dict[str, List[int]], spec: Optional[De
     if info.name in shapes and len(shapes[info.name]) != info.rank:
         raise UserError("--shape {}: expected {} dims like {}, got {}".format(
             info.name, info.rank, info.shape_str(), ",".join(map(str, shapes[info.name]))))
-    shape = shapes.get(info.name) or list(info.shape)
+    shape: List[Any] = list(shapes[info.name]) if shapes.get(info.name) else list(info.shape)
     if not all(isinstance(d, int) and d > 0 for d in shape) and spec is not None:
         shape = Gears.from_spec(spec).smallest(shape, info.layout) or shape
     if len(shape) != info.rank or not all(isinstance(d, int) for d in shape):
@@ -513,7 +513,8 @@ def _input_hw(sessions: Sequence[Optional[Session]], shapes: Dict[str, List[int]
         for info in session.inputs if session is not None else ():
             if info.rank == 4:
                 try:
-                    return _image_hw(info, _shape_for(info, shapes))
+                    spec = session.spec if session is not None else None
+                    return _image_hw(info, _shape_for(info, shapes, spec), spec)
                 except UserError:
                     continue
     return None
@@ -562,7 +563,7 @@ def compare_sides(ref: Optional[str], target: str, inputs: Sequence[Path] = (), 
             "both" if ref is not None else "neither"))
     if save is not None:
         for source in [split_side(s)[0] for s in (ref, target) if s is not None] + list(inputs) + [None]:
-            check_output_file(save, "--save", source)
+            check_output_file(save, "--save", Path(source) if source is not None else None)
     with ExitStack() as stack:
         target_session = stack.enter_context(open_side(target, spec))
         _check_names("--threshold", {t.output: t for t in thresholds if t.output is not None},

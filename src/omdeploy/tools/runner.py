@@ -12,6 +12,8 @@ their inputs.
 """
 from __future__ import annotations
 
+import functools
+
 import contextlib
 import hashlib
 import json
@@ -90,6 +92,10 @@ def video_frame_count(path: Path, stride: int) -> int:
     return max(1, (frames + stride - 1) // stride)
 
 
+def _bgr_to_rgb(frame: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frame[..., ::-1])
+
+
 def video_frames(path: Path, stride: int = 1) -> Iterator[Item]:
     """Every `stride`-th frame; frames in between are only grabbed, not decoded."""
     cv2 = _cv2()
@@ -104,7 +110,7 @@ def video_frames(path: Path, stride: int = 1) -> Iterator[Item]:
                 ok, frame = capture.retrieve()
                 key = "{}#frame={}".format(path, index)
                 if ok:
-                    yield Item(key, lambda f=frame: np.ascontiguousarray(f[..., ::-1]))  # BGR -> RGB
+                    yield Item(key, functools.partial(_bgr_to_rgb, frame))
                 else:
                     yield Item(key, _failing("{} frame {} cannot be decoded".format(path, index)))
             index += 1
@@ -140,7 +146,7 @@ def iter_items(files: Sequence[Path], stride: int = 1) -> Iterator[Item]:
         if f.suffix.lower() in VIDEO_SUFFIXES:
             yield from video_frames(f, stride)
         else:
-            yield Item(str(f), lambda f=f: load_image(f))
+            yield Item(str(f), functools.partial(load_image, f))
 
 
 # ---- the JSONL --------------------------------------------------------------------------------------
