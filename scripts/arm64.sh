@@ -136,7 +136,7 @@ pack_demo_bundle() {
   .venv/bin/python - "$work" <<'PY' || fail "packing the demo bundle on the host failed"
 import shutil, sys
 from pathlib import Path
-from omdeploy.bundle.pack import pack
+from omdeploy.tools.pack import pack
 from omdeploy.demo import demo_spec, export_efficientnet_lite0
 
 work, assets = Path(sys.argv[1]), Path(".assets")

@@ -8,7 +8,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "omdeploy"
-RANK = {"cli": 7, "demo": 7, "serve": 6, "tools": 6, "tasks": 5, "zoo": 5, "runtime": 4, "ascend": 3, "onnx": 2}
+RANK = {"cli": 7, "demo": 7, "serve": 6, "tools": 6, "tasks": 5, "zoo": 5, "runtime": 4, "ascend": 3, "onnx": 2,
+        "bundle": 1}  # bundle: the archive format and its cache (pack, verify, selftest are tools)
 # the package's own lazy facade (omdeploy.Session, omdeploy.export) sits above everything by design
 FACADE = "omdeploy"
 KNOWN_EXCEPTIONS = set()  # (module, imported) pairs allowed to point upwards: none

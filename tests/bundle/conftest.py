@@ -41,7 +41,7 @@ def demo_deploy(efficientnet_onnx, assets, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_bundle(demo_deploy, tmp_path_factory) -> Path:
-    from omdeploy.bundle.pack import pack
+    from omdeploy.tools.pack import pack
 
     out = tmp_path_factory.mktemp("bundle") / "lite0.tar"
     pack(demo_deploy, out, images=[demo_deploy.parent / "photos"])

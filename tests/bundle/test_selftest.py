@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from omdeploy.bundle.selftest import QUESTIONS
+from omdeploy.tools.selftest import QUESTIONS
 from tests.fakes import fakes_on_path
 
 pytestmark = pytest.mark.needs_onnx

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.needs_onnx
 @pytest.fixture
 def tiny_bundle(tmp_path):
     """A plan-only bundle of selftest's static tiny model (no torch needed), with random golden inputs."""
-    from omdeploy.bundle.pack import pack
-    from omdeploy.bundle.selftest import tiny_models
+    from omdeploy.tools.pack import pack
+    from omdeploy.tools.selftest import tiny_models
     from omdeploy.spec import DeploySpec
 
     folder = tmp_path / "train"
@@ -69,7 +69,7 @@ def test_verify_on_a_box_of_another_chip(cli, tiny_bundle, fake_cann, tmp_path):
 
 def test_pack_takes_only_a_real_om_with_its_sidecar(cli, fake_cann, tmp_path):
     """The fake atc's output is a test manifest, not an offline model: pack --om refuses it (no IMOD header)."""
-    from omdeploy.bundle.selftest import tiny_models
+    from omdeploy.tools.selftest import tiny_models
     from omdeploy.spec import DeploySpec
 
     folder = tmp_path / "train"
@@ -88,8 +88,8 @@ def test_a_model_with_external_data_travels_with_its_weights(tmp_path):
     (The simulator's graph fusion does not load such models yet, so pack's golden step is not run here.)"""
     import onnx
 
-    from omdeploy.bundle.pack import _stage_spec
-    from omdeploy.bundle.selftest import tiny_models
+    from omdeploy.tools.pack import _stage_spec
+    from omdeploy.tools.selftest import tiny_models
     from omdeploy.runtime.session import Session
     from omdeploy.spec import DeploySpec
 

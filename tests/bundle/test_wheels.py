@@ -49,7 +49,7 @@ def test_cp38_aarch64_wheelhouse(tmp_path):
 @pytest.mark.needs_assets
 def test_a_wheelhouse_installs_offline_and_runs_verify(demo_deploy, tmp_path):
     """This machine's target (cp311-x86_64 on the development machine): pack, install offline, verify."""
-    from omdeploy.bundle.pack import pack
+    from omdeploy.tools.pack import pack
 
     target = "cp{}{}-{}".format(sys.version_info[0], sys.version_info[1], platform.machine())
     bundle = tmp_path / "lite0.tar"
@@ -75,4 +75,4 @@ def test_a_wheelhouse_installs_offline_and_runs_verify(demo_deploy, tmp_path):
     assert verified.returncode == 0, verified.stderr.decode()[-3000:]
     assert json.loads(verified.stdout)["passed"] is True
     with zipfile.ZipFile(str(next(wheelhouse.glob("omdeploy-*.whl")))) as wheel:
-        assert "omdeploy/bundle/verify.py" in wheel.namelist()
+        assert "omdeploy/tools/verify.py" in wheel.namelist()

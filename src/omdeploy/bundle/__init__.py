@@ -4,8 +4,10 @@
     omdeploy verify lite0.tar                              # on the box: integrity, environment, golden, bench
     Session("lite0.tar")                                   # unpacked once into a cache, verified before use
 
-The format is in manifest.py; docs/bundle.md describes the workflow and what verify checks.
+The format is in manifest.py and the unpacking cache in cache.py; pack, verify and selftest are workflows in
+omdeploy.tools (tools/pack.py, tools/verify.py, tools/selftest.py). docs/bundle.md describes the workflow and
+what verify checks.
 """
 from __future__ import annotations
 
-__all__ = ["manifest", "pack", "verify", "cache"]
+__all__ = ["manifest", "cache", "report", "wheels"]

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Pack a spec's model, plan or .om, golden data and doctor snapshot (and wheels) into one tar."""
-        from ..bundle.pack import pack
+        from ..tools.pack import pack
 
         if out.suffix.lower() != ".tar":
             raise UserError("-o {}: a bundle is a .tar file".format(out), hint="-o {}".format(out.with_suffix(".tar")))

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Measure what the docs leave open for hardware; exit 1 when CANN is missing or a check fails."""
-        from ..bundle.selftest import selftest
+        from ..tools.selftest import selftest
         from .verify import render_checks
 
         if report is not None:

@@ -23,7 +23,7 @@ def render_checks(report, console) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from ..bundle.verify import VERIFY_BACKENDS
+    from ..tools.verify import VERIFY_BACKENDS
 
     @app.command("verify")
     def verify_cmd(
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check a bundle on this machine; exit 0 when every check passes, 1 when one fails."""
         from ..bundle.manifest import is_bundle
-        from ..bundle.verify import verify
+        from ..tools.verify import verify
 
         if not bundle.is_file():
             raise UserError("{} {}".format(bundle, "does not exist" if not bundle.exists() else "is not a file"),

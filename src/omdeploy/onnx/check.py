@@ -425,11 +425,11 @@ def rule_input_layout(ctx: _Context) -> List[Finding]:
 
 
 def rule_preprocess_policy(ctx: _Context) -> List[Finding]:
-    """A spec whose resize policy is not the one the model's exporter metadata implies (tasks/presets.py)."""
+    """A spec whose resize policy is not the one the model's exporter metadata implies (presets.py)."""
     pre = ctx.spec.preprocess if ctx.spec is not None else None
     if pre is None or pre.resize == "none" or ctx.broken:
         return []
-    from ..tasks.presets import PRESETS, preset_from_metadata
+    from ..presets import PRESETS, preset_from_metadata
 
     metadata = {p.key: p.value for p in ctx.model.metadata_props}
     name = preset_from_metadata(metadata)

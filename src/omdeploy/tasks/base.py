@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UserError, did_you_mean, one_of
 from ..spec import DeploySpec, PreprocessSpec
-from .presets import DEFAULT_PRESET, PRESETS, preset_from_metadata
+from ..presets import DEFAULT_PRESET, PRESETS, preset_from_metadata
 from .preprocess import Geometry, ImagePreprocessor
 
 ModelRef = Union[str, os.PathLike, DeploySpec]

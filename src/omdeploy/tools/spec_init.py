@@ -20,7 +20,7 @@ from ..onnx.check import suggest_gears
 from ..onnx.inspect import summarize
 from ..spec import DeploySpec, guess_layout, save_document
 from ..tasks.base import labels_from_metadata
-from ..tasks.presets import DEFAULT_PRESET, PRESETS, preset_from_metadata
+from ..presets import DEFAULT_PRESET, PRESETS, preset_from_metadata
 
 PathLike = Union[str, "os.PathLike[str]"]
 _ULTRALYTICS_TASKS = {"detect": "detect", "segment": "segment", "classify": "classify"}

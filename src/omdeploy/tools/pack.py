@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 from ..errors import UserError
 from ..fileio import atomic_open, write_text
 from ..spec import DeploySpec, Sidecar
-from .manifest import MANIFEST, Manifest, file_sha256, hash_files
+from ..bundle.manifest import MANIFEST, Manifest, file_sha256, hash_files
 
 Say = Callable[[str], None]
 REFERENCE_LABEL = "deploy.json (fp32, onnxruntime)"
@@ -132,7 +132,7 @@ def _golden(spec_path: Path, stage: Path, images: Sequence[Path], random: int, t
     """fp32 reference vs the simulator on the inputs: golden/reference.npz (inputs + fp32 outputs), and the
     simulator's outputs for the same inputs in golden/sim.npz."""
     from ..runtime.session import Session
-    from ..tools.compare import Threshold, compare_sides, load_golden, run_all, save_golden
+    from .compare import Threshold, compare_sides, load_golden, run_all, save_golden
 
     (stage / "golden").mkdir()
     reference = stage / "golden" / "reference.npz"
@@ -185,7 +185,7 @@ def pack(spec_path: Path, out: Path, images: Sequence[Path] = (), random: int = 
          tracker: Optional[Callable[[str], Any]] = None) -> PackResult:
     from .. import __version__
     from ..ascend.convert import convert
-    from ..tools.compare import Threshold
+    from .compare import Threshold
 
     spec = DeploySpec.load(spec_path)
     for text in thresholds:
@@ -194,7 +194,7 @@ def pack(spec_path: Path, out: Path, images: Sequence[Path] = (), random: int = 
         raise UserError("pack needs golden inputs: -i IMAGES (photos or .npy/.npz) or --random N",
                         hint="omdeploy pack {} -o bundle.tar -i photos/".format(spec_path))
     if wheels:
-        from .wheels import parse_target
+        from ..bundle.wheels import parse_target
 
         for target in wheels:
             parse_target(target)
@@ -228,7 +228,7 @@ def pack(spec_path: Path, out: Path, images: Sequence[Path] = (), random: int = 
         _snapshot(stage, snapshot)
         roles["snapshot"] = "env/doctor.json"
         for target in wheels:
-            from .wheels import build_wheelhouse
+            from ..bundle.wheels import build_wheelhouse
 
             say("wheels: {} (pip download; cached)".format(target))
             build_wheelhouse(target, stage / "wheels" / target)

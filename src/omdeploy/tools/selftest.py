@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .report import Check, CheckReport
+from ..bundle.report import Check, CheckReport
 
 # the one list of what the docs leave open for hardware: docs/bundle.md ("Open for hardware") shows it, and a
 # test keeps the two equal
@@ -152,7 +152,7 @@ def _missing(doctor_report: Any, soc: Optional[str]) -> List[Check]:
 
 
 def _metrics(ref: np.ndarray, got: np.ndarray) -> Dict[str, Any]:
-    from ..tools.compare import json_safe, output_metrics
+    from .compare import json_safe, output_metrics
 
     m = output_metrics([ref], [got.astype(ref.dtype).reshape(ref.shape)], classifier=False)
     return json_safe({"cosine": m["cosine"], "max_abs": m["max_abs"]})
@@ -211,7 +211,7 @@ class _Run:
 def _answers(run: _Run, acl: Any) -> List[Dict[str, Any]]:
     from ..runtime import acl as acl_backend
     from ..runtime.session import Session
-    from ..tools.bench import bench
+    from .bench import bench
 
     answers: Dict[str, Any] = {}
 

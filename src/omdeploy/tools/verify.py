@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..errors import OmdeployError, UserError, one_of
-from .cache import Unpacked, unpack
-from .report import Check, CheckReport
+from ..bundle.cache import Unpacked, unpack
+from ..bundle.report import Check, CheckReport
 
 VERIFY_BACKENDS = ("auto", "acl", "mindx", "sim", "onnxruntime")
 DEVICE_BACKENDS = ("acl", "mindx")
@@ -150,7 +150,7 @@ def _target(unpacked: Unpacked, backend: str, om: Optional[Path]) -> "tuple[Opti
 
 def _golden(unpacked: Unpacked, target: str, role: str, name: str, fix: str) -> Check:
     from ..spec import DeploySpec
-    from ..tools.compare import Threshold, compare_sides
+    from .compare import Threshold, compare_sides
 
     thresholds = [Threshold.parse(t) for t in unpacked.manifest.thresholds]
     golden = unpacked.manifest.path(role, unpacked.root)
@@ -170,8 +170,8 @@ def _golden(unpacked: Unpacked, target: str, role: str, name: str, fix: str) -> 
 
 def _bench(unpacked: Unpacked, target: str) -> Check:
     from ..spec import DeploySpec
-    from ..tools.bench import bench
-    from ..tools.compare import split_side
+    from .bench import bench
+    from .compare import split_side
 
     path, backend = split_side(target)
     result = bench(path, backend=backend, iterations=BENCH_ITERATIONS, duration=BENCH_SECONDS, warmup=2,
