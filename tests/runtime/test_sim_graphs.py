@@ -133,3 +133,21 @@ def test_ops_inside_if_bodies_are_rounded_like_the_main_graph(tmp_path):
     half = lambda v: float(np.float16(v))  # noqa: E731
     np.testing.assert_array_equal(squared, [half(65504.0 / 1000), half(4.0 / 1000)])
     np.testing.assert_array_equal(plain, [half(0.3), half(0.002)])
+
+
+def test_a_string_model_is_refused_in_one_line(tmp_path):
+    """ONNX's own StringNormalizer case: strings are not simulated (onnxruntime's string kernels also need the
+    machine's locales, which made this case crash on a box without language packs)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from omdeploy.errors import UserError
+    from omdeploy.runtime import Session
+
+    node = helper.make_node("StringNormalizer", ["x"], ["y"], case_change_action="UPPER", locale="en_US")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.STRING, [3])],
+                              [helper.make_tensor_value_info("y", TensorProto.STRING, [3])])
+    path = tmp_path / "strings.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    with pytest.raises(UserError, match="input 'x' is a string tensor"):
+        Session(str(path), backend="sim")

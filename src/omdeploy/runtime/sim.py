@@ -285,6 +285,18 @@ def refuse_non_tensors(model: Any) -> None:
                         "_type", "")), hint="return the tensors themselves from the model")
 
 
+def refuse_strings(model: Any) -> None:
+    """String tensors carry no arithmetic to emulate in float16 (and onnxruntime's string kernels depend on the
+    machine's locales): a model that takes or returns strings is refused in one line."""
+    string = require("onnx", "the NPU simulator").TensorProto.STRING
+    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        for value in values:
+            if value.type.tensor_type.elem_type == string:
+                raise UserError("{} '{}' is a string tensor: the simulator emulates the device's numeric "
+                                "arithmetic, and an .om's inputs and outputs are numeric tensors".format(kind, value.name),
+                                hint="keep the string handling (tokenising, labels) on the host, outside the model")
+
+
 def refuse_bfloat16(model: Any) -> None:
     """bfloat16 exists only on Atlas A2/A3 chips; the 310-class simulator has no bf16 arithmetic to apply."""
     onnx = require("onnx", "the NPU simulator")
@@ -615,6 +627,7 @@ class SimBackend(Backend):
             source = None
         if source is not None:
             refuse_unparsed_opset(source, self.spec)
+            refuse_strings(source)
             refuse_bfloat16(source)
         model = fuse_graph(path)
         refuse_non_tensors(model)
