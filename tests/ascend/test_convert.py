@@ -5,6 +5,7 @@ docs/reference.md [cann-install]. It records its argv, prints a real ATC log fro
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -18,7 +19,7 @@ import pytest
 
 from omdeploy.ascend.aipp import aipp_from_spec, parse_aipp
 from omdeploy.ascend.atc import parse_atc
-from omdeploy.ascend.convert import atc_environment, convert, find_atc, python_findings, sha256
+from omdeploy.ascend.convert import atc_environment, convert, find_atc, python_findings
 from omdeploy.errors import UserError
 from omdeploy.spec import DeploySpec, Sidecar
 
@@ -165,7 +166,7 @@ def test_plan_efficientnet_lite0_for_310p3_with_fp16_input(cli, efficientnet_onn
     assert options["input_fp16_nodes"] == "input" and options["soc_version"] == "Ascend310P3"
     sidecar = Sidecar.load(Sidecar.path_for(om))
     assert not sidecar.built and sidecar.result.sha256 is None and "no .om was produced" in sidecar.note
-    assert sidecar.source.sha256 == sha256(efficientnet_onnx) and sidecar.atc_argv == data["argv"]
+    assert sidecar.source.sha256 == hashlib.sha256(Path(efficientnet_onnx).read_bytes()).hexdigest() and sidecar.atc_argv == data["argv"]
     assert sidecar.inputs[0].dtype == "float16" and sidecar.deploy_spec().model_path == efficientnet_onnx
     # the script runs as written: the test double records the argv it got, from a temporary directory
     run = subprocess.run(["sh", data["script"]], capture_output=True, text=True,
@@ -246,7 +247,7 @@ def test_successful_run_writes_the_sidecar(squeezenet_spec, tmp_path, toolkit_en
     result = convert(DeploySpec.load(squeezenet_spec), out)
     assert result.status == "built", result.error_lines
     sidecar = Sidecar.load(result.sidecar)
-    assert sidecar.built and sidecar.result.sha256 == sha256(result.om)
+    assert sidecar.built and sidecar.result.sha256 == hashlib.sha256(Path(result.om).read_bytes()).hexdigest()
     assert sidecar.atc_argv == result.argv and result.argv[0] == str(toolkit_env / "bin" / "atc")
     assert sidecar.cann_version == "8.0.0"  # from the toolkit's install info, not the spec
     assert Path(os.environ["FAKE_ATC_ARGS"]).read_text().splitlines() == result.argv[1:]

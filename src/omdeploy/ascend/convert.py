@@ -7,7 +7,6 @@ shell script next to the AIPP file and a sidecar marked `built: false`. A `.om` 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import importlib.util
 import logging
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import UserError
-from ..fileio import write_text
+from ..fileio import file_sha256, write_text
 from ..log import logger
 from ..spec import DeploySpec, FileRef, InputSpec, Sidecar
 from . import setenv
@@ -206,14 +205,6 @@ class ConvertResult:
         }
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 _SCRIPT = """#!/bin/sh
 # {model} -> {om}
 # written by omdeploy convert; the same argv is in {sidecar}.
@@ -365,8 +356,8 @@ def _write_sidecar(result: ConvertResult, spec: DeploySpec, sources: Optional[Li
 
     sidecar = Sidecar(
         built=built,
-        source=FileRef(str(spec.model_path), sha256(spec.model_path)),
-        result=FileRef(str(result.om), sha256(result.om) if built else None),
+        source=FileRef(str(spec.model_path), file_sha256(spec.model_path)),
+        result=FileRef(str(result.om), file_sha256(result.om) if built else None),
         soc_version=spec.target.soc_version,
         cann_version=version,
         atc_argv=list(result.argv),
@@ -383,4 +374,4 @@ def _write_sidecar(result: ConvertResult, spec: DeploySpec, sources: Optional[Li
 
 
 __all__ = ["find_atc", "atc_environment", "python_findings", "convert", "ConvertResult", "AtcInstall", "Finding",
-           "toolkit_version", "sha256"]
+           "toolkit_version"]

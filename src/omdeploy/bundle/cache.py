@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import List
 
 from ..errors import UserError
-from .manifest import BUNDLE_SUFFIXES, Manifest, extract, file_sha256, integrity_problems, read_manifest
+from ..fileio import file_sha256
+from .manifest import BUNDLE_SUFFIXES, Manifest, extract, integrity_problems, read_manifest
 
 
 def cache_root() -> Path:

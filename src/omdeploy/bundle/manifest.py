@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tarfile
@@ -23,18 +22,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Dict, List, Optional
 
 from ..errors import UserError
+from ..fileio import file_sha256
 
 SCHEMA = 1
 MANIFEST = "bundle.json"
 BUNDLE_SUFFIXES = (".tar",)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_bundle(path: Any) -> bool:

@@ -19,7 +19,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set
 from ..errors import UserError
 from ..fileio import atomic_open, write_text
 from ..spec import DeploySpec, Sidecar
-from ..bundle.manifest import MANIFEST, Manifest, file_sha256, hash_files
+from ..bundle.manifest import MANIFEST, Manifest, hash_files
+from ..fileio import file_sha256
 
 Say = Callable[[str], None]
 REFERENCE_LABEL = "deploy.json (fp32, onnxruntime)"

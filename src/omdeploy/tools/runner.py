@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 
 import contextlib
-import hashlib
 import json
 import os
 import queue
@@ -29,7 +28,7 @@ import numpy as np
 
 from .._json import json_default
 from ..errors import OmdeployError, UserError
-from ..fileio import user_error_for, write_text
+from ..fileio import file_sha256, user_error_for, write_text
 from ..log import logger
 from ..tasks.base import Task
 from ..tasks.image import IMAGE_SUFFIXES, files_with_suffixes, load_image
@@ -176,14 +175,6 @@ def read_finished(path: Path) -> Dict[str, bool]:
 IDENTITY_SUFFIX = ".identity.json"
 # what decides the results: a resumed run must agree on these; threads, workers, backend choice do not
 _COMPARED = ("model_sha256", "spec_sha256", "task")
-
-
-def file_sha256(path: Union[str, os.PathLike]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_identity(model: Union[str, os.PathLike], task: str, options: Optional[Dict[str, Any]] = None
