@@ -135,10 +135,17 @@ MATRIX = {
     "fp16_input": (lambda p: image_model(p, [1, 3, 16, 16]),
                    {"inputs": [dict(IMAGE, dtype="float16")], "preprocess": MEAN},
                    [("image", [1, 3, 16, 16], "float16", "NCHW")], True),
+    # dynamic AIPP (a user's aipp_op with aipp_mode: dynamic): the image input takes up to max_src_image_size
+    # bytes and ATC adds the input the parameters go through (Huawei's "dynamic AIPP" application guide)
+    "dynamic_aipp_file": (lambda p: image_model(p, [1, 3, 16, 16]),
+                          {"inputs": [IMAGE], "preprocess": MEAN, "atc": {"insert_op_conf": "dynamic.cfg"}},
+                          [("image", [2 * 16 * 16 * 3], "uint8", "ND"),
+                           ("ascend_dynamic_aipp_data", [-1], "uint8", "ND")], False),
     "nhwc_input": (lambda p: image_model(p, [1, 16, 16, 3], hw_axes=(1, 2)),
                    {"inputs": [{"name": "image", "shape": [1, 16, 16, 3], "layout": "NHWC"}], "preprocess": MEAN},
                    [("image", [1, 16, 16, 3], "float32", "NHWC")], True),
 }
+DYNAMIC_AIPP_ROWS = ("dynamic_aipp_file",)
 
 
 def _dims(shape):
@@ -173,8 +180,11 @@ def photo(tmp_path_factory):
 def _planned(tmp_path, cli, row):
     build, body, _, _ = MATRIX[row]
     build(tmp_path / "model.onnx")
-    if "insert_op_conf" in body.get("atc", {}):
+    conf = body.get("atc", {}).get("insert_op_conf")
+    if conf == "nv12.cfg":
         _aipp_file(tmp_path / "nv12.cfg", device_format="nv12", related_input_rank=1)  # the 2nd ONNX input
+    elif conf == "dynamic.cfg":  # room for two 16x16 RGB pictures
+        (tmp_path / conf).write_text("aipp_op {\n  aipp_mode: dynamic\n  max_src_image_size: 1536\n}\n")
     spec_path = tmp_path / "deploy.yaml"
     spec_path.write_text(yaml.safe_dump(dict(body, model="model.onnx")))
     result = cli("convert", spec_path, "--plan", "-o", tmp_path / "out", "--json")
@@ -199,12 +209,20 @@ def test_sidecar_simulator_acl_run_and_compare_see_one_contract(row, tmp_path, c
     om = sidecar_path.with_suffix("")
     fake_acl.write_manifest(
         om, tmp_path / "model.onnx", dynamic=body.get("dynamic"),
-        inputs=[{"name": i.name, "dims": _dims(i.shape), "dtype": i.dtype,
-                 "format": i.layout if i.layout in ("NCHW", "NHWC") else "ND"} for i in sidecar.inputs])
+        inputs=[dict({"name": i.name, "dims": _dims(i.shape), "dtype": i.dtype,
+                      "format": i.layout if i.layout in ("NCHW", "NHWC") else "ND"},
+                     **({"size": 4096} if i.name == "ascend_dynamic_aipp_data" else {}))  # any byte size will do
+                for i in sidecar.inputs])
     with Session(om, backend="acl") as acl:
         assert _rows(acl.inputs) == expected
     with Session(om, backend="mindx") as mindx:
         assert _rows(mindx.inputs) == expected
+    if row in DYNAMIC_AIPP_ROWS:  # nothing here sets AIPP parameters per call: refused in one line, exit 2
+        for argv in (("run", spec_path, photo, "--task", "classify", "--backend", "sim"),
+                     ("compare", spec_path, "{}@sim".format(spec_path), "-i", photo)):
+            result = cli(*argv)
+            assert result.code == 2 and "dynamic AIPP" in result.err and "Traceback" not in result.err, result.err
+        return
 
     from omdeploy.tools.compare import device_pixels, feed_infos, make_samples
 

@@ -15,6 +15,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 KIND = "omdeploy-test-double: a manifest read only by tests/fakes, not an Ascend offline model"
+# the input name ATC gives the parameters of dynamic AIPP (ACL_DYNAMIC_AIPP_NAME in the AscendCL guide)
+DYNAMIC_AIPP_INPUT = "ascend_dynamic_aipp_data"
 
 # aclDataType codes from docs/reference.md [pyacl]kept independent of the package under test
 ACL_DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.int8): 2,
@@ -34,7 +36,8 @@ def write_manifest(path, source, fp16_inputs: Sequence[str] = (), output_dtype: 
     """dynamic: {"mode": "batch"|"image_size"|"dims", "gears": [...]}; input_shape: {name: dims with -1};
     aipp: {"file": AIPP config} makes the first input static AIPP's uint8 NHWC, computed by omdeploy's emulator
     (so a device-vs-emulator difference measured against this fake is 0 by construction).
-    inputs: the model description as given, [{"name", "dims" (-1 = a gear dim), "dtype", "format"}], for a
+    inputs: the model description as given, [{"name", "dims" (-1 = a gear dim), "dtype", "format", optional
+    "size" (bytes, where the dims do not give it: the dynamic-AIPP parameter input)}], for a
     model whose inputs are not the source's (an AIPP input takes uint8 NHWC pixels); such inputs are described
     but not computed (the double does not emulate AIPP unless `aipp` is given)."""
     path = Path(path)
@@ -46,11 +49,12 @@ def write_manifest(path, source, fp16_inputs: Sequence[str] = (), output_dtype: 
 
 
 class Tensor:
-    def __init__(self, name: str, dims: List[int], dtype: np.dtype, fmt: str):
+    def __init__(self, name: str, dims: List[int], dtype: np.dtype, fmt: str, size: Optional[int] = None):
         self.name, self.dims, self.dtype, self.format = name, list(dims), np.dtype(dtype), fmt
+        self.size = size  # the byte size the description reports, when the dims do not say it
 
     def nbytes(self, dims: Sequence[int]) -> int:
-        return int(np.prod(dims)) * self.dtype.itemsize
+        return self.size if self.size is not None else int(np.prod(dims)) * self.dtype.itemsize
 
 
 class FakeModel:
@@ -82,7 +86,8 @@ class FakeModel:
             dtype = np.float16 if node.name in manifest["fp16_inputs"] else _ORT_TYPES[node.type]
             self.inputs.append(Tensor(node.name, dims, dtype, fmt))
         if manifest.get("inputs"):
-            self.inputs = [Tensor(i["name"], i["dims"], np.dtype(i["dtype"]), i["format"]) for i in manifest["inputs"]]
+            self.inputs = [Tensor(i["name"], i["dims"], np.dtype(i["dtype"]), i["format"], i.get("size"))
+                           for i in manifest["inputs"]]
         self.source_dtypes = {n.name: np.dtype(_ORT_TYPES[n.type]) for n in self.session.get_inputs()}
         self.aipp = None
         if manifest.get("aipp"):
@@ -135,6 +140,8 @@ class FakeModel:
         """Zeros the source takes, at the described dims where they fit it (an AIPP input keeps the source's)."""
         feeds = {}
         for t, dims in zip(self.inputs, dims_list):
+            if t.name == DYNAMIC_AIPP_INPUT:  # ATC's own input for dynamic AIPP parameters: not the source's
+                continue
             own = self.source_shapes[t.name]
             fits = len(own) == len(dims) and all(not isinstance(o, int) or o == d for o, d in zip(own, dims))
             same_kind = t.dtype.kind == self.source_dtypes[t.name].kind  # fp16 for a float32 source is fine
@@ -143,6 +150,9 @@ class FakeModel:
         return feeds
 
     def compute(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
+        if any(t.name == DYNAMIC_AIPP_INPUT for t in self.inputs):
+            raise RuntimeError("fake: a dynamic-AIPP model executed without AIPP parameters (acl.mdl.set_input_aipp "
+                               "is not modelled by this fake)")
         if self.aipp is not None:
             from omdeploy.ascend.aipp import emulate
 

@@ -37,6 +37,9 @@ def hw_axes(layout: str, shape: Optional[Sequence[Dim]] = None) -> Optional[Tupl
 
 
 _HW_AXES = {"NCHW": (2, 3), "NHWC": (1, 2)}
+# the input ATC adds to an .om built with dynamic AIPP: the application passes each call's AIPP parameters
+# through it (acl.mdl.set_input_aipp), found by this name (ACL_DYNAMIC_AIPP_NAME; docs/reference.md [aipp])
+DYNAMIC_AIPP_INPUT = "ascend_dynamic_aipp_data"
 # device formats fed as YUV420SP planes: (N, H*3/2, W, 1), the Y plane then interleaved chroma at half size
 YUV420SP_FORMATS = ("nv12", "nv21")
 
@@ -109,14 +112,28 @@ class InputContract:
             return model_hw
         return (self.aipp.src_image_size_h or model_hw[0], self.aipp.src_image_size_w or model_hw[1])
 
+    @property
+    def dynamic_aipp(self) -> bool:
+        """True when the .om takes this input's AIPP parameters at run time (aipp_mode: dynamic)."""
+        return self.aipp is not None and self.aipp.aipp_mode == "dynamic"
+
     def as_input_spec(self) -> Any:
         from ..spec import InputSpec
 
         return InputSpec(self.name, list(self.device_shape), self.device_dtype, self.device_layout)
 
 
+def dynamic_aipp_refused(runtime: str) -> UserError:
+    """The one refusal of a dynamic-AIPP model by a part of omdeploy that feeds static AIPP only."""
+    return UserError("the model has dynamic AIPP (its added input '{}'): the application must set the AIPP "
+                     "parameters for every call (acl.mdl.set_input_aipp), which {} does not do".format(
+                         DYNAMIC_AIPP_INPUT, runtime),
+                     hint="convert with static AIPP: preprocess.where: aipp in the spec, or an aipp_op with "
+                          "aipp_mode: static (omdeploy aipp writes one)")
+
+
 def aipp_by_input(spec: Any, input_names: Sequence[str]) -> Dict[str, Any]:
-    """input name -> the static AIPP config the .om applies to it: from atc.insert_op_conf (by
+    """input name -> the AIPP config the .om applies to it: from atc.insert_op_conf (by
     related_input_rank over `input_names`, the ONNX order) or from preprocess.where: aipp."""
     from . import aipp
 
@@ -234,15 +251,21 @@ def device_contract(spec: Any, sources: Sequence[Source]) -> List[InputContract]
         shape: List[Dim] = list(item.shape) if item is not None and item.shape else list(dims)
         layout = item.layout if item is not None else guess_layout(shape)
         config = configs.get(name)
-        if config is not None:
+        if config is not None and config.aipp_mode == "dynamic":
+            # the picture's size and format are set per call: the .om takes up to max_src_image_size bytes
+            out.append(InputContract(name, [config.max_src_image_size], "uint8", "ND", shape, dtype, layout, config))
+        elif config is not None:
             out.append(InputContract(name, list(device_input_shape(config, shape, layout)), "uint8", "NHWC",
                                      shape, dtype, layout, config, pixel_format(config, spec.preprocess)))
         else:
             out.append(InputContract(name, list(shape), item.dtype if item is not None else dtype, layout,
                                      shape, dtype, layout))
+    if any(c.dynamic_aipp for c in out):
+        # its byte size is the runtime's to say (acl.mdl.get_aipp_data_size); it has no ONNX source
+        out.append(InputContract(DYNAMIC_AIPP_INPUT, [-1], "uint8", "ND", [-1], "uint8", "ND"))
     return out
 
 
 __all__ = ["InputContract", "device_contract", "aipp_by_input", "onnx_sources", "spec_sources", "hw_axes",
            "image_hw", "yuv420sp", "YUV420SP_FORMATS", "spec_contract", "pixel_format", "aipp_formats",
-           "described_input", "feeding_contract"]
+           "described_input", "feeding_contract", "DYNAMIC_AIPP_INPUT", "dynamic_aipp_refused"]

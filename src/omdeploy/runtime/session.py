@@ -155,8 +155,7 @@ class Session:
     # ------------------------------------------------------------------------------------------------
     def run(self, feeds: Feeds, outputs: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
         """Run once. `feeds`: {name: array}, [array, ...] in input order, or one array for a one-input model."""
-        if getattr(self, "_backend", None) is None:
-            raise UserError("this Session is closed", hint="open a new Session, or run inside its `with` block")
+        self._refuse_unless_runnable()
         names = self._output_names if outputs is None else self._check_outputs(outputs)
         results = self._backend.run(self._adapted(feeds), None if outputs is None else names)
         return dict(zip(names, results))
@@ -166,8 +165,7 @@ class Session:
         """run() over an iterable of feeds, lazily, one result dict per feeds in the same order. On the acl
         backend the device computes one request while the next is copied in (and the iterable produces the
         one after: decode it there and decoding overlaps the NPU); elsewhere it is the plain loop."""
-        if getattr(self, "_backend", None) is None:
-            raise UserError("this Session is closed", hint="open a new Session, or run inside its `with` block")
+        self._refuse_unless_runnable()
         if isinstance(feeds, (np.ndarray, Mapping, str, bytes, os.PathLike)) or not isinstance(feeds, abc.Iterable):
             raise UserError("Session.run_many: expected an iterable of feeds (one per run), got {}".format(
                 type(feeds).__name__), hint="for one run use Session.run")
@@ -175,6 +173,14 @@ class Session:
         adapted = (self._adapted(f) for f in feeds)
         return (dict(zip(names, results)) for results in
                 self._backend.run_many(adapted, None if outputs is None else names))
+
+    def _refuse_unless_runnable(self) -> None:
+        if getattr(self, "_backend", None) is None:
+            raise UserError("this Session is closed", hint="open a new Session, or run inside its `with` block")
+        from ..ascend.contract import DYNAMIC_AIPP_INPUT, dynamic_aipp_refused
+
+        if DYNAMIC_AIPP_INPUT in self._input_set:
+            raise dynamic_aipp_refused("omdeploy's Session")
 
     def _adapted(self, feeds: Feeds) -> Dict[str, Any]:
         if feeds is None or isinstance(feeds, (str, bytes, os.PathLike)):

@@ -103,6 +103,10 @@ class ImagePreprocessor:
             from ..ascend.contract import feeding_contract
 
             contract = next((c for c in feeding_contract(spec) if c.name == info.name and c.aipp is not None), None)
+            if contract is not None and contract.dynamic_aipp:
+                from ..ascend.contract import dynamic_aipp_refused
+
+                raise dynamic_aipp_refused("omdeploy's preprocessing")
             if contract is not None:
                 self._aipp, fmt = True, contract.pixel_format or fmt
                 if contract.aipp.crop:
