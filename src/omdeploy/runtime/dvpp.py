@@ -36,6 +36,17 @@ def _align(value: int, to: int) -> int:
     return (value + to - 1) // to * to
 
 
+def host_reason(path: Union[str, os.PathLike], soc_version: Optional[str] = None) -> Optional[str]:
+    """Why the DVPP JPEG decoder of `soc_version` would not take this file (the `jpeg` checker's first problem,
+    or "not a JPEG"), None when it would: the one routing rule of the box and of its emulation."""
+    from ..ascend.jpeg import JPEG_SUFFIXES, check_jpeg
+
+    if Path(path).suffix.lower() not in JPEG_SUFFIXES:
+        return "not a JPEG"
+    verdict = check_jpeg(path, soc_version)
+    return None if verdict.ok else verdict.problems[0].code
+
+
 @dataclass
 class DeviceImage:
     """An image already in device memory (a DVPP output): the acl backend copies it device to device into
@@ -89,14 +100,10 @@ class DvppPreprocessor:
 
     # ---- one image --------------------------------------------------------------------------------
     def __call__(self, path: Union[str, os.PathLike]) -> Union[DeviceImage, np.ndarray]:
-        from ..ascend.jpeg import JPEG_SUFFIXES, check_jpeg
-
         path = Path(path)
-        verdict = check_jpeg(path, self.soc_version) if path.suffix.lower() in JPEG_SUFFIXES else None
-        if verdict is None:
-            return self._on_host(path, "not a JPEG")
-        if not verdict.ok:
-            return self._on_host(path, verdict.problems[0].code)
+        reason = host_reason(path, self.soc_version)
+        if reason is not None:
+            return self._on_host(path, reason)
         image = self._on_device(path)
         return self._on_host(path, "JPEGD refused it (148052)") if image is None else image
 

@@ -1,12 +1,15 @@
 """One worker thread per model: every model call runs there (one runtime, one thread), requests queued in a
-bounded queue and run together up to max_batch when the model takes a batch, or after batch_delay."""
+bounded queue. When the model takes a batch, requests are stacked up to max_batch (or what came within
+batch_delay) into one call; otherwise the requests already queued (up to `stream_max`) go through one
+Session.run_many stream, so on the box the NPU computes one while the next is copied in, and each answer is
+handed back as soon as it comes."""
 from __future__ import annotations
 
 import queue
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Tuple
 
 
 class QueueFull(Exception):
@@ -14,13 +17,17 @@ class QueueFull(Exception):
 
 
 class MicroBatcher:
-    """submit(job) -> Future. A job is (kind, payload); `run_batch(kind, payloads)` returns one result each."""
+    """submit(job) -> Future. A job is (kind, payload); `run_batch(kind, payloads)` gives one result each, in
+    order, lazily; a result that is an exception fails its own request only."""
 
-    def __init__(self, run_batch: Callable[[str, List[Any]], List[Any]], max_batch: int = 1,
-                 delay_s: float = 0.002, queue_size: int = 64, batchable: Callable[[str], bool] = lambda k: False):
+    def __init__(self, run_batch: Callable[[str, List[Any]], Iterable[Any]], max_batch: int = 1,
+                 delay_s: float = 0.002, queue_size: int = 64, batchable: Callable[[str], bool] = lambda k: False,
+                 stream_max: int = 8):
         self._run = run_batch
         self.max_batch = max(1, max_batch)
         self.delay_s = delay_s
+        self.stream_max = max(1, stream_max)
+        self._taken: Optional[Tuple[str, Any, Future, float]] = None  # taken from the queue, runs next
         self._batchable = batchable
         self._queue: "queue.Queue[Optional[Tuple[str, Any, Future, float]]]" = queue.Queue(maxsize=max(1, queue_size))
         self.on_batch: Optional[Callable[[int, float, float], None]] = None  # (size, queue wait, inference s)
@@ -49,37 +56,75 @@ class MicroBatcher:
 
     def _loop(self) -> None:
         while True:
-            first = self._queue.get()
+            first = self._taken if self._taken is not None else self._queue.get()
+            self._taken = None
             if first is None:
                 return
-            jobs = [first]
             if self.max_batch > 1 and self._batchable(first[0]):
-                deadline = time.perf_counter() + self.delay_s
-                while len(jobs) < self.max_batch:
-                    try:
-                        nxt = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        self._queue.put(None)
-                        break
-                    if nxt[0] != first[0]:
-                        self._execute([nxt])
-                        continue
-                    jobs.append(nxt)
-            self._execute(jobs)
+                self._batch(first)
+            else:
+                self._stream(first)
 
-    def _execute(self, jobs: List[Tuple[str, Any, Future, float]]) -> None:
+    def _batch(self, first: Tuple[str, Any, Future, float]) -> None:
+        jobs = [first]
+        deadline = time.perf_counter() + self.delay_s
+        while len(jobs) < self.max_batch:
+            try:
+                nxt = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                break
+            if nxt is None:
+                self._queue.put(None)
+                break
+            if nxt[0] != first[0]:
+                self._taken = nxt
+                break
+            jobs.append(nxt)
         start = time.perf_counter()
         wait = start - min(j[3] for j in jobs)
         try:
-            results = self._run(jobs[0][0], [j[1] for j in jobs])
+            results = list(self._run(first[0], [j[1] for j in jobs]))
         except BaseException as exc:  # one failing batch fails its requests; the worker goes on
             for j in jobs:
                 j[2].set_exception(exc)
             return
-        elapsed = time.perf_counter() - start
         for j, r in zip(jobs, results):
-            j[2].set_result(r)
+            _settle(j[2], r)
         if self.on_batch is not None:
-            self.on_batch(len(jobs), wait, elapsed)
+            self.on_batch(len(jobs), wait, time.perf_counter() - start)
+
+    def _stream(self, first: Tuple[str, Any, Future, float]) -> None:
+        """`first` and the jobs of its kind already queued behind it, through one stream; no waiting for more."""
+        jobs = [first]
+        while len(jobs) < self.stream_max:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                self._queue.put(None)
+                break
+            if nxt[0] != first[0]:
+                self._taken = nxt
+                break
+            jobs.append(nxt)
+        start = time.perf_counter()
+        done = 0
+        try:
+            for job, result in zip(jobs, self._run(first[0], [j[1] for j in jobs])):
+                _settle(job[2], result)
+                now = time.perf_counter()
+                if self.on_batch is not None:  # per request: a stream is not a batch
+                    self.on_batch(1, start - job[3], now - start)
+                start, done = now, done + 1
+        except BaseException as exc:  # the stream itself failed: its unanswered requests fail with it
+            for job in jobs[done:]:
+                if not job[2].done():
+                    job[2].set_exception(exc)
+
+
+def _settle(future: Future, result: Any) -> None:
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, cast
 
 import numpy as np
 
@@ -57,11 +57,11 @@ class ServedModel:
         return {"name": self.name, "versions": ["1"], "platform": self.session.backend_name, "task": self.task_name,
                 "inputs": [t(i) for i in self.session.inputs], "outputs": [t(o) for o in self.session.outputs]}
 
-    def _run_batch(self, kind: str, payloads: List[Any]) -> List[Any]:
+    def _run_batch(self, kind: str, payloads: List[Any]) -> Iterable[Any]:
         if kind == "tensors":
-            return [self.session.run(p) for p in payloads]
+            return _stream(self.session.run_many, self.session.run, payloads)
         if not self.batchable or (len(payloads) == 1 and self.batch_gear is None):
-            return [self.task.infer(p) for p in payloads]
+            return _stream(self.task.infer_many, self.task.infer, payloads)
         from ..tasks.classify import top_k
 
         stacked = np.concatenate([p[0] for p in payloads])
@@ -107,3 +107,22 @@ class ServedModel:
     def close(self) -> None:
         self.batcher.close()
         self.task.close()
+
+
+def _stream(many: Callable[[List[Any]], Iterable[Any]], one: Callable[[Any], Any], payloads: List[Any]
+            ) -> Iterator[Any]:
+    """many(payloads), lazily (Session.run_many: pipelined on the box). If the stream breaks, the requests it had
+    not answered run one by one, so a bad request fails alone: its exception is its result."""
+    done = 0
+    try:
+        for result in many(payloads):
+            yield result
+            done += 1
+        return
+    except Exception:  # which request broke it is found below, one call each
+        pass
+    for payload in payloads[done:]:
+        try:
+            yield one(payload)
+        except Exception as exc:
+            yield exc

@@ -2,6 +2,9 @@
 
 A task splits one image's work in two: `prepare(image)` (resize, normalise; thread-safe, runs in worker
 threads) and `infer(prepared)` (the model call(s) and post-processing; runs in the inference thread).
+`infer_many(prepared_iterable)` is infer() over a stream, results in order: a one-model task splits infer()
+into `feeds(prepared)` and `finish(prepared, outputs)` and runs the stream through `Session.run_many`, so on
+the box the NPU computes one input while the next is copied in and the one after is decoded.
 Results are plain JSON-ready dicts in source-image pixel coordinates.
 """
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections import deque
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -31,11 +35,29 @@ class Task:
     def infer(self, prepared: Any) -> Dict[str, Any]:
         raise NotImplementedError
 
+    def infer_many(self, prepared: Iterable[Any]) -> Iterator[Dict[str, Any]]:
+        """infer() over many prepared inputs, lazily, results in order. This default is the plain loop (a task
+        of several model calls per input, such as OCR, cannot pipeline one model across inputs)."""
+        for one in prepared:
+            yield self.infer(one)
+
+    def prepare_file(self, path: Path) -> Optional[Any]:
+        """prepare() straight from an image file where the task decodes files itself (`where: dvpp`), else None:
+        the caller decodes the image and calls prepare()."""
+        return None
+
+    def file_summary(self) -> Optional[Dict[str, Any]]:
+        """What prepare_file did (where: dvpp: files decoded on the device and on the host), None if nothing."""
+        return None
+
     def __call__(self, image: np.ndarray) -> Dict[str, Any]:
         """One RGB uint8 image in, its result out."""
         return self.infer(self.prepare(image))
 
     def close(self) -> None:
+        dvpp = getattr(self, "dvpp", None)
+        if dvpp is not None:  # its DVPP channel before the model's context goes
+            dvpp.close()
         for session in self._sessions():
             session.close()
 
@@ -122,11 +144,47 @@ class ImageTask(Task):
         self.session = open_session(self.spec, backend, **options)
         assert self.spec.preprocess is not None  # load_spec gives every task's spec a preprocess
         self.preprocess = ImagePreprocessor(self.session.inputs[0], self.spec.preprocess, self.spec)
+        self.dvpp: Optional[Any] = None  # a tasks.dvpp_input.DvppInput where the spec says where: dvpp
+        if self.preprocess.reads_dvpp:
+            from .dvpp_input import DvppInput
+
+            self.dvpp = DvppInput(self.session, self.preprocess.fixed_size())
         self.labels = (list(labels) if labels is not None else self.spec.label_names()
                        or labels_from_metadata(model_metadata(self.session.path)))
 
     def prepare(self, image: np.ndarray) -> Tuple[np.ndarray, Geometry]:
         return self.preprocess(image)
+
+    def prepare_file(self, path: Path) -> Optional[Tuple[Any, Geometry]]:
+        return None if self.dvpp is None else self.dvpp(path)
+
+    def file_summary(self) -> Optional[Dict[str, Any]]:
+        return None if self.dvpp is None else self.dvpp.summary()
+
+    def feeds(self, prepared: Tuple[np.ndarray, Geometry]) -> List[np.ndarray]:
+        return [prepared[0]]
+
+    def finish(self, prepared: Tuple[np.ndarray, Geometry], outputs: Dict[str, np.ndarray]) -> Dict[str, Any]:
+        """The result of one input from its prepared form and the model's outputs (by name, in output order)."""
+        raise NotImplementedError
+
+    def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
+        return self.finish(prepared, self.session.run(self.feeds(prepared)))
+
+    def infer_many(self, prepared: Iterable[Tuple[np.ndarray, Geometry]]) -> Iterator[Dict[str, Any]]:
+        in_flight: Deque[Tuple[np.ndarray, Geometry]] = deque()  # handed to run_many, result not yet back
+
+        def feeds() -> Iterator[List[np.ndarray]]:
+            for one in prepared:
+                in_flight.append(one)
+                yield self.feeds(one)
+
+        runs = self.session.run_many(feeds())
+        try:
+            for outputs in runs:
+                yield self.finish(in_flight.popleft(), outputs)
+        finally:
+            runs.close()  # now, not at garbage collection: the acl backend holds its model until then
 
     def label(self, index: int) -> str:
         labels = self.labels

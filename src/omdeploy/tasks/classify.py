@@ -40,6 +40,6 @@ class Classifier(ImageTask):
         self._open(model, preset, labels, backend, options)
         self.k = k
 
-    def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
-        scores = next(iter(self.session.run([prepared[0]]).values()))
+    def finish(self, prepared: Tuple[np.ndarray, Geometry], outputs: Dict[str, np.ndarray]) -> Dict[str, Any]:
+        scores = next(iter(outputs.values()))
         return {"top": top_k(scores[0], self.k, self.labels)}

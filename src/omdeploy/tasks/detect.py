@@ -155,8 +155,8 @@ class Detector(ImageTask):
         self.head, self.conf, self.iou = head, conf, iou
         self.layout = announce_layout(self.name, self.session, head)
 
-    def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
-        tensor, geometry = prepared
-        output = next(iter(self.session.run([tensor]).values()))
+    def finish(self, prepared: Tuple[np.ndarray, Geometry], outputs: Dict[str, np.ndarray]) -> Dict[str, Any]:
+        geometry = prepared[1]
+        output = next(iter(outputs.values()))
         found = decode(output, self.head, geometry, self.preprocess.fixed_size(), self.conf, self.iou)
         return {"detections": found.to_list(self.labels)}

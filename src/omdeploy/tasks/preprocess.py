@@ -116,6 +116,11 @@ class ImagePreprocessor:
 
         self.size = image_hw(info.shape, info.layout, self._format)
 
+    @property
+    def reads_dvpp(self) -> bool:
+        """where: dvpp into an NV12 AIPP input: a file is best prepared from the file (tasks/dvpp_input)."""
+        return self._dvpp
+
     def fixed_size(self) -> Tuple[int, int]:
         """The (height, width) every image is brought to; a UserError for an input whose size is dynamic."""
         height, width = self.size

@@ -113,17 +113,17 @@ class Segmenter(ImageTask):
         self.conf, self.iou = conf, iou
         self.layout = announce_layout(self.name, self.session)
 
-    def infer(self, prepared: Tuple[np.ndarray, Geometry]) -> Dict[str, Any]:
-        tensor, geometry = prepared
-        outputs = list(self.session.run([tensor]).values())
+    def finish(self, prepared: Tuple[np.ndarray, Geometry], outputs: Dict[str, np.ndarray]) -> Dict[str, Any]:
+        geometry = prepared[1]
+        values = list(outputs.values())
         size = self.preprocess.fixed_size()
-        if len(outputs) == 1:
-            result = pixel_map(outputs[0], geometry, size)
+        if len(values) == 1:
+            result = pixel_map(values[0], geometry, size)
             if result.dtype == bool:
                 return {"mask": rle_encode(result), "area": int(result.sum())}
             classes, counts = np.unique(result, return_counts=True)
             return {"label_map_classes": {self.label(c): int(n) for c, n in zip(classes, counts)}}
-        head, protos = outputs[0], outputs[1]
+        head, protos = values[0], values[1]
         found = decode(head, "yolov8", geometry, size, self.conf, self.iou, num_extra=protos.shape[-3])
         masks = instance_masks(found, protos, geometry, size)
         instances = found.to_list(self.labels)

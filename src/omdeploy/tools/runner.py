@@ -5,8 +5,9 @@
 
 A producer thread walks the inputs (and decodes video frames) and hands each one to a pool of worker
 threads that decode and preprocess it; a bounded queue keeps the producer at most `queue_size` inputs ahead.
-The calling thread runs inference (onnxruntime releases the GIL, so the workers keep going meanwhile) and
-writes one JSON line per input as soon as it has it, in input order. A bad input becomes one error line.
+The calling thread runs inference through `Task.infer_many` (Session.run_many: on the box the NPU computes
+one input while the next is copied in; onnxruntime releases the GIL, so the workers keep decoding meanwhile)
+and writes one JSON line per input as soon as it has it, in input order. A bad input becomes one error line.
 `resume=True` keeps the lines already written (dropping a last line cut short by an interrupt) and skips
 their inputs.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 
 import contextlib
+from collections import deque
 import json
 import os
 import queue
@@ -22,7 +24,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -40,6 +42,7 @@ VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpe
 class Item:
     key: str                             # the input's name in the JSONL: a path, or "video.avi#frame=120"
     load: Callable[[], np.ndarray]       # decodes it to RGB uint8 HWC
+    path: Optional[Path] = None          # an image file's path (a task may decode the file itself: where: dvpp)
 
 
 @dataclass
@@ -49,6 +52,8 @@ class RunSummary:
     processed: int = 0    # inputs run this time
     skipped: int = 0      # already in the JSONL (--resume)
     failed: int = 0       # error lines in the whole JSONL
+    # where: dvpp: files decoded on the device and on the host this time, and why (None for other specs)
+    decoding: Optional[Dict[str, Any]] = None
 
     @property
     def ok(self) -> bool:
@@ -145,7 +150,7 @@ def iter_items(files: Sequence[Path], stride: int = 1) -> Iterator[Item]:
         if f.suffix.lower() in VIDEO_SUFFIXES:
             yield from video_frames(f, stride)
         else:
-            yield Item(str(f), functools.partial(load_image, f))
+            yield Item(str(f), functools.partial(load_image, f), f)
 
 
 # ---- the JSONL --------------------------------------------------------------------------------------
@@ -265,8 +270,11 @@ def _error_text(exc: BaseException) -> str:
 # ---- the pipeline -----------------------------------------------------------------------------------
 
 def _prepare(task: Task, item: Item, keep_image: bool) -> Tuple[Optional[np.ndarray], Any]:
-    image = item.load()
-    return (image if keep_image else None), task.prepare(image)
+    prepared = task.prepare_file(item.path) if item.path is not None else None
+    if prepared is None:
+        image = item.load()
+        return (image if keep_image else None), task.prepare(image)
+    return (item.load() if keep_image else None), prepared
 
 
 def run_batch(task: Task, inputs: Sequence[Union[str, os.PathLike]], results: Union[str, os.PathLike],
@@ -328,22 +336,28 @@ def _run_locked(task: Task, files: List[Path], results: Path, resume: bool, fini
 
     producer = threading.Thread(target=produce, name="omdeploy-inputs", daemon=True)
     producer.start()
+
+    def entries() -> Iterator[Tuple[Item, Future]]:
+        while True:
+            entry = pending.get()
+            if pending.qsize() <= low:
+                drained.set()
+            if entry is None:
+                return
+            yield entry
+
     existed = results.exists() and results.stat().st_size > 0
     try:
         with open(results, "a" if resume else "w", encoding="utf-8") as out:
-            while True:
-                entry = pending.get()
-                if pending.qsize() <= low:
-                    drained.set()
-                if entry is None:
-                    break
-                record = _run_one(task, *entry, annotate)
+            def write(record: Dict[str, Any]) -> None:
                 out.write(json.dumps(record, ensure_ascii=False, default=json_default) + "\n")
                 out.flush()
                 summary.processed += 1
                 summary.failed += not record["ok"]
                 if on_record is not None:
                     on_record(record)
+
+            _infer_in_order(task, entries(), write, annotate)
     except OSError as exc:  # a full disk: what was written stays (resumable), an empty file goes
         if not existed and results.exists() and results.stat().st_size == 0:
             results.unlink()
@@ -353,21 +367,83 @@ def _run_locked(task: Task, files: List[Path], results: Path, resume: bool, fini
         _drain(pending)
         producer.join()
         pool.shutdown(wait=True)
+    summary.decoding = task.file_summary()
     return summary
 
 
-def _run_one(task: Task, item: Item, future: Future,
-             annotate: Optional[Callable[[np.ndarray, Dict[str, Any], str], None]]) -> Dict[str, Any]:
-    try:
-        image, prepared = future.result()
-        record = {"input": item.key, "ok": True, "task": task.name, "result": task.infer(prepared)}
-    except Exception as exc:  # one bad input is one error line; the run goes on
-        return {"input": item.key, "ok": False, "task": task.name, "error": _error_text(exc)}
-    if annotate is not None and image is not None:
+@dataclass
+class _Prepared:
+    item: Item
+    image: Optional[np.ndarray] = None
+    prepared: Any = None
+    error: Optional[Dict[str, Any]] = None  # the error line of an input that could not be prepared
+
+
+def _infer_in_order(task: Task, entries: Iterator[Tuple[Item, Future]], write: Callable[[Dict[str, Any]], None],
+                    annotate: Optional[Callable[[np.ndarray, Dict[str, Any], str], None]]) -> None:
+    """Every entry's line through `write`, in input order: the prepared inputs go through `task.infer_many`
+    (Session.run_many: pipelined on the box), an input that failed to prepare becomes its error line in its
+    place. When the stream breaks on an input, the inputs it held are run one by one (so each gets its own
+    line, the broken one its error) and the stream starts again after them: nothing is lost or written twice."""
+    held: Deque[_Prepared] = deque()  # taken from `entries`, line not yet written
+
+    def stream() -> Iterator[Any]:
+        for item, future in entries:
+            try:
+                image, prepared = future.result()
+            except Exception as exc:  # one bad input is one error line; the run goes on
+                held.append(_Prepared(item, error=_error_line(task, item, exc)))
+                continue
+            held.append(_Prepared(item, image, prepared))
+            yield prepared
+
+    def write_failed_before_next() -> None:
+        while held and held[0].error is not None:
+            write(held.popleft().error or {})
+
+    def run_alone(entry: _Prepared) -> None:
+        if entry.error is not None:
+            write(entry.error)
+            return
         try:
-            annotate(image, record, item.key)
+            result = task.infer(entry.prepared)
         except Exception as exc:
-            logger.warning("%s: the annotated image was not written: %s", item.key, _error_text(exc))
+            write(_error_line(task, entry.item, exc))
+            return
+        write(_result_line(task, entry, result, annotate))
+
+    while True:
+        prepared = stream()
+        try:
+            for result in task.infer_many(prepared):
+                write_failed_before_next()
+                write(_result_line(task, held.popleft(), result, annotate))
+            write_failed_before_next()
+            return
+        except Exception as exc:
+            logger.debug("the inference stream broke (%s); running the %d input(s) it held one by one",
+                         _error_text(exc), len(held))
+            if not held:  # it broke before taking an input: run the next one alone, so the run moves on
+                try:
+                    next(prepared)
+                except StopIteration:
+                    return
+            while held:
+                run_alone(held.popleft())
+
+
+def _error_line(task: Task, item: Item, exc: BaseException) -> Dict[str, Any]:
+    return {"input": item.key, "ok": False, "task": task.name, "error": _error_text(exc)}
+
+
+def _result_line(task: Task, entry: _Prepared, result: Dict[str, Any],
+                 annotate: Optional[Callable[[np.ndarray, Dict[str, Any], str], None]]) -> Dict[str, Any]:
+    record = {"input": entry.item.key, "ok": True, "task": task.name, "result": result}
+    if annotate is not None and entry.image is not None:
+        try:
+            annotate(entry.image, record, entry.item.key)
+        except Exception as exc:
+            logger.warning("%s: the annotated image was not written: %s", entry.item.key, _error_text(exc))
     return record
 
 
