@@ -86,6 +86,28 @@ def test_a_progressive_jpeg_and_a_png_fall_back_to_host_decoding_and_are_counted
     np.testing.assert_array_equal(got[1], dvpp_nv12(png, (H, W)))
 
 
+def test_a_dropped_device_image_is_freed_at_close_and_a_second_release_frees_nothing(fake_acl, manifest, device,
+                                                                                      assets, tmp_path, caplog):
+    """A run cancelled after preparing ahead drops DeviceImages nobody will feed: close frees them. Releasing
+    an image twice (the backend, then a retry path) must not free the buffer twice (the fake refuses that)."""
+    from omdeploy.runtime.dvpp import DvppPreprocessor
+
+    with Session(nv12_identity_om(manifest, tmp_path)) as session:
+        dvpp = DvppPreprocessor(session.backend, (H, W))
+        held = device.stats["dvpp_malloc"]
+        dropped = dvpp(assets.root / "opencv/baboon.jpg")
+        fed = dvpp(assets.root / "images/rocket.jpg")
+        session.run({"image": fed})  # copied device to device, then released by the backend
+        assert fed.pointer not in device.allocations
+        with caplog.at_level("WARNING", logger="omdeploy"):
+            fed.release()  # a double free would be the fake's error, logged by the teardown path
+        assert not [r for r in caplog.records if "dvpp_free" in r.getMessage()]
+        assert device.stats["dvpp_malloc"] > held and dropped.pointer in device.allocations
+        dvpp.close()
+        assert dropped.pointer not in device.allocations
+    assert not device.allocations
+
+
 def test_the_fake_jpegd_refuses_a_progressive_jpeg_with_148052(fake_acl, assets, tmp_path):
     """The contract the fallback relies on: acl.media.dvpp_jpeg_get_image_info_v2 answers
     ACL_ERROR_UNSUPPORTED_JPEG for what JPEGD cannot decode (the pyACL page of that call)."""

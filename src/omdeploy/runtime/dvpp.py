@@ -17,10 +17,11 @@ aclpythondevg_01_0332.html; VPC: .../aclpythondevg_01_0306.html); tested on the 
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 import numpy as np
 
@@ -74,6 +75,8 @@ class DvppPreprocessor:
         self._acl = backend._acl
         self.counts: Counter = Counter()
         self.host_reasons: Counter = Counter()
+        self._given: Set[int] = set()  # DVPP outputs handed out as DeviceImages and not yet released
+        self._given_lock = threading.Lock()  # released by the model's thread while workers prepare more
         media = self._acl.media
         check(self._acl.rt.set_context(backend._context), "acl.rt.set_context")
         self._stream, ret = self._acl.rt.create_stream()
@@ -147,9 +150,11 @@ class DvppPreprocessor:
                 return None
             if ret:
                 raise acl_error(ret, "JPEGD + VPC of {} (at acl.rt.synchronize_stream)".format(path))
-            memory.remove(target_memory)  # the caller's now: freed by DeviceImage.release
+            memory.remove(target_memory)  # the caller's now: freed by DeviceImage.release (or by close)
+            with self._given_lock:
+                self._given.add(target_memory)
             self.counts["dvpp"] += 1
-            return DeviceImage(target_memory, resized_size, lambda: self._free(target_memory))
+            return DeviceImage(target_memory, resized_size, lambda: self._release(target_memory))
         finally:
             for desc in descs:
                 media.dvpp_destroy_pic_desc(desc)
@@ -163,6 +168,13 @@ class DvppPreprocessor:
         check(ret, "acl.media.dvpp_malloc({})".format(size))
         owned.append(pointer)
         return pointer
+
+    def _release(self, pointer: int) -> None:
+        with self._given_lock:  # once: a second release of the same image is a no-op, not a double free
+            if pointer not in self._given:
+                return
+            self._given.discard(pointer)
+        self._free(pointer)
 
     def _free(self, pointer: int) -> None:
         from .acl import _warn_on_failure
@@ -189,6 +201,8 @@ class DvppPreprocessor:
         from .acl import _warn_on_failure
 
         acl = self._acl
+        for pointer in sorted(self._given):  # images prepared ahead and dropped (a cancelled or failed run)
+            self._release(pointer)
         if self._resize:
             _warn_on_failure(acl.media.dvpp_destroy_resize_config(self._resize), "acl.media.dvpp_destroy_resize_config")
         if self._channel:
