@@ -16,7 +16,7 @@ def versions(result, kind):
 
 
 def checks(result, severity="error"):
-    return [f.check for f in result.findings if f.severity == severity]
+    return [f.rule for f in result.findings if f.severity == severity]
 
 
 def test_800_layout_reads_every_part_and_agrees():
@@ -39,7 +39,7 @@ def test_seed_mixed_install_is_a_version_mismatch_error():
     assert versions(result, "toolkit") == [("8.0.0", "aarch64", True)]
     assert versions(result, "kernels") == [("8.1.RC3", None, False)]
     assert versions(result, "nnrt") == [("8.1.RC1", "aarch64", True)]
-    mismatch = [f for f in result.findings if f.check == "cann.versions"]
+    mismatch = [f for f in result.findings if f.rule == "cann.versions"]
     assert len(mismatch) == 1 and mismatch[0].severity == "error"
     message = mismatch[0].message
     assert "toolkit 8.0.0" in message and "kernels 8.1.RC3" in message and "nnrt 8.1.RC1" in message

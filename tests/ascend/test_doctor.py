@@ -43,7 +43,7 @@ def box(tree: str, env=None, npu=SEED_NPU_SMI, py=None, arch="aarch64"):
 
 
 def checks(report, severity=None):
-    return [f.check for f in report.findings if severity is None or f.severity == severity]
+    return [f.rule for f in report.findings if severity is None or f.severity == severity]
 
 
 # ---------------------------------------------------------------------------------------------- whole reports
@@ -80,7 +80,7 @@ def test_real_probe_sees_this_interpreter():
 # ---------------------------------------------------------------------------------------------- environment
 def test_set_env_not_sourced_is_an_error_with_the_script_to_source():
     report = box("v800_aarch64", env={"HOME": "/nonexistent"})
-    finding = next(f for f in report.findings if f.check == "env.set_env")
+    finding = next(f for f in report.findings if f.rule == "env.set_env")
     assert finding.severity == "error" and "ASCEND_OPP_PATH" in finding.message
     assert finding.fix.startswith("source ") and finding.fix.split()[1].endswith("ascend-toolkit/set_env.sh")
 
@@ -88,7 +88,7 @@ def test_set_env_not_sourced_is_an_error_with_the_script_to_source():
 def test_set_env_partly_in_effect_names_the_missing_part():
     env = sourced_env(str(TREES / "v800_aarch64" / "Ascend" / "ascend-toolkit" / "latest"))
     env["PYTHONPATH"] = ""
-    finding = next(f for f in box("v800_aarch64", env=env).findings if f.check == "env.set_env")
+    finding = next(f for f in box("v800_aarch64", env=env).findings if f.rule == "env.set_env")
     assert finding.severity == "warning"
     assert "python/site-packages" in finding.message and "ASCEND_OPP_PATH" not in finding.message
 
@@ -96,7 +96,7 @@ def test_set_env_partly_in_effect_names_the_missing_part():
 def test_x86_without_driver_needs_devlib_on_ld_library_path():
     home = str(TREES / "v800_x86_user" / "Ascend" / "ascend-toolkit" / "latest")
     report = box("v800_x86_user", env=sourced_env(home), npu=None, arch="x86_64")
-    finding = next(f for f in report.findings if f.check == "env.devlib")
+    finding = next(f for f in report.findings if f.rule == "env.devlib")
     assert finding.severity == "error" and "libascend_hal.so" in finding.message
     assert finding.fix.startswith("export LD_LIBRARY_PATH=") and "x86_64-linux/devlib" in finding.fix
     fixed = sourced_env(home)
@@ -110,25 +110,25 @@ def test_stub_on_the_box_is_flagged():
     result.components.append(scan([TREES / "v800_aarch64" / "Ascend"]).driver)
     env = {"LD_LIBRARY_PATH": home + "/x86_64-linux/devlib"}
     findings = doctor.hal_findings(result, env, "x86_64")
-    assert [f.check for f in findings] == ["env.stub"] and "100039" in findings[0].message
+    assert [f.rule for f in findings] == ["env.stub"] and "100039" in findings[0].message
 
 
 def test_atc_python_modules_numpy2_and_tbe():
     py = python_env(imports={"tbe": "ModuleNotFoundError: No module named 'tbe'"}, decorator=None, numpy="2.1.0")
     report = box("v800_aarch64", py=py)
-    messages = [f.message for f in report.findings if f.check.startswith("python.")]
+    messages = [f.message for f in report.findings if f.rule.startswith("python.")]
     assert any("decorator" in m for m in messages)
     assert any("numpy 2.1.0 is too new" in m for m in messages)
-    tbe = next(f for f in report.findings if f.check == "python.tbe")
+    tbe = next(f for f in report.findings if f.rule == "python.tbe")
     assert "set_env.sh" in tbe.fix
-    assert all(f.severity == "error" for f in report.findings if f.check in ("python.atc", "python.tbe"))
+    assert all(f.severity == "error" for f in report.findings if f.rule in ("python.atc", "python.tbe"))
 
 
 def test_pyacl_missing_is_an_error_only_on_the_npu_box():
     py = python_env(imports={"acl": "ModuleNotFoundError: No module named 'acl'"})
-    assert [f.severity for f in box("v800_aarch64", py=py).findings if f.check == "python.pyacl"] == ["error"]
+    assert [f.severity for f in box("v800_aarch64", py=py).findings if f.rule == "python.pyacl"] == ["error"]
     assert [f.severity for f in box("v800_aarch64", py=py, npu=None).findings
-            if f.check == "python.pyacl"] == ["info"]
+            if f.rule == "python.pyacl"] == ["info"]
 
 
 # ---------------------------------------------------------------------------------------------- torch, unsupported
@@ -158,17 +158,17 @@ def test_torch_npu_table_rows_pair_with_their_torch():
 
 def test_openvino_on_the_aarch64_box_and_mindie_on_310p():
     py = python_env(openvino="2025.1.0", mindietorch="1.0.0")
-    found = {f.check: f for f in box("v800_aarch64", py=py).findings}
+    found = {f.rule: f for f in box("v800_aarch64", py=py).findings}
     assert "unsupported.openvino-aarch64" in found and "unsupported.mindie-310p" in found
     assert "Ascend310P3" in found["unsupported.mindie-310p"].message
     on_x86 = box("v800_x86_user", py=py, npu=None, arch="x86_64")
-    assert not [f for f in on_x86.findings if f.check.startswith("unsupported.")]
+    assert not [f for f in on_x86.findings if f.rule.startswith("unsupported.")]
 
 
 def test_unhealthy_310b_is_a_warning():
     npu = (LOGS / "npu-smi" / "310b4_orangepi.txt").read_text(encoding="utf-8")
     report = box("v800_aarch64", npu=npu)
-    health = [f for f in report.findings if f.check == "npu.health"]
+    health = [f for f in report.findings if f.rule == "npu.health"]
     assert len(health) == 1 and "Alarm" in health[0].message
     assert report.soc_version == "Ascend310B4"
 
@@ -187,7 +187,7 @@ def test_the_atc_python_table_is_the_install_guides():
 def test_each_atc_module_rule_fires_when_missing(row):
     findings = doctor.python_findings(python_env(**{row["dist"]: None}), scan([TREES / "v800_aarch64" / "Ascend"]),
                                       True)
-    assert any(row["dist"] in f.message for f in findings if f.check == "python.atc")
+    assert any(row["dist"] in f.message for f in findings if f.rule == "python.atc")
 
 
 @pytest.mark.parametrize("rule", setenv.checks(), ids=lambda r: r["expect"])
@@ -240,7 +240,7 @@ def test_cli_doctor_save_then_against(cli, tmp_path, monkeypatch):
                  LOGS / "npu-smi" / "seed_310p3.txt", "--against", snap, "--json")
     assert second.code == 1
     data = json.loads(second.out)
-    against = [f for f in data["findings"] if f["check"] == "against.toolkit"]
+    against = [f for f in data["findings"] if f["rule"] == "against.toolkit"]
     assert against[0]["severity"] == "error" and "kernels 8.1.RC3" in against[0]["message"]
     assert data["soc_version"] == "Ascend310P3"
     assert data["npu"]["chips"][0]["memory_total_mb"] == 21527

@@ -34,7 +34,7 @@ def _cjpeg(*args: str) -> None:
 
 
 def _codes(path: Path, soc: str = "Ascend310P3"):
-    return [p.code for p in check_jpeg(path, soc).problems]
+    return [p.rule for p in check_jpeg(path, soc).problems]
 
 
 @pytest.mark.parametrize("subsampling, name", [(2, "4:2:0"), (1, "4:2:2"), (0, "4:4:4")])
@@ -55,7 +55,7 @@ def test_progressive_pillow_jpeg_is_flagged_with_a_fix(assets, tmp_path):
     path = _save(_photo(assets), tmp_path / "p.jpg", progressive=True)
     result = check_jpeg(path)
     assert not result.ok
-    assert [p.code for p in result.problems] == ["progressive"]
+    assert [p.rule for p in result.problems] == ["progressive"]
     assert "148052" in result.problems[0].message and "baseline" in result.problems[0].fix
 
 
@@ -77,7 +77,7 @@ def test_cjpeg_411_sampling_is_flagged(assets, tmp_path):
     out = tmp_path / "411.jpg"
     _cjpeg("-sample", "4x1,1x1,1x1", "-outfile", str(out), str(ppm))
     result = check_jpeg(out)
-    assert result.subsampling == "4:1:1" and [p.code for p in result.problems] == ["subsampling"]
+    assert result.subsampling == "4:1:1" and [p.rule for p in result.problems] == ["subsampling"]
 
 
 def test_the_seed_opencv_samples(assets):
@@ -214,7 +214,7 @@ def test_cli_jpeg_folder(cli, assets, tmp_path):
     data = json.loads(result.out)
     by_name = {Path(r["path"]).name: r for r in data["files"]}
     assert set(by_name) == {"ok.jpg", "p.jpeg"}
-    assert by_name["ok.jpg"]["ok"] and by_name["p.jpeg"]["problems"][0]["code"] == "progressive"
+    assert by_name["ok.jpg"]["ok"] and by_name["p.jpeg"]["problems"][0]["rule"] == "progressive"
     assert data["summary"] == {"checked": 2, "accepted": 1, "rejected": 1}
 
     human = cli("jpeg", str(tmp_path / "ok.jpg"))
@@ -236,4 +236,4 @@ def test_a_jpeg_cut_short_in_its_scan_is_reported(assets, tmp_path):
     cut.write_bytes(whole[:len(whole) // 3])
     assert check_jpeg(assets.image("rocket.jpg")).ok
     result = check_jpeg(cut)
-    assert not result.ok and [p.code for p in result.problems] == ["cut_short"]
+    assert not result.ok and [p.rule for p in result.problems] == ["cut_short"]

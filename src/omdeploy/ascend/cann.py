@@ -19,26 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
+from ..findings import SEVERITIES, Finding  # noqa: F401  (SEVERITIES: re-exported)
 from .setenv import install_layout, install_roots, root_of_home
 
-SEVERITIES = ("error", "warning", "info")
 # the parts that must carry the same release as the toolkit that converts and runs models (seed: 507011/500002)
 VERSIONED_PARTS = ("kernels", "ops", "nnrt", "nnae")
 _MAX_INFO_BYTES = 1024 * 1024
 _DRIVER_LINE = re.compile(r"V\d+R\d+C\d+")
 _VERSION_CFG = re.compile(r"^(\w+?)_running_version=\[([^:\]]*):([^\]]*)\]", re.M)
-
-
-@dataclass
-class Finding:
-    """One result of a check: what is wrong (or worth knowing) and what to do about it."""
-    severity: str  # "error" | "warning" | "info"
-    check: str  # short id, e.g. "cann.versions"
-    message: str
-    fix: Optional[str] = None
-
-    def to_dict(self) -> Dict[str, object]:
-        return asdict(self)
 
 
 @dataclass

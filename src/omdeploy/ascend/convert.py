@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import UserError
+from ..findings import Finding
 from ..fileio import file_sha256, write_text
 from ..log import logger
 from ..spec import DeploySpec, FileRef, InputSpec, Sidecar
@@ -40,16 +41,6 @@ class AtcInstall:
     home: Optional[Path]        # the toolkit home (ascend-toolkit/latest), when known
     found_by: str               # PATH, ASCEND_TOOLKIT_HOME, or the default root
     version: Optional[str] = None
-
-
-@dataclass
-class Finding:
-    level: str                  # error | warning | info
-    message: str
-    fix: str = ""
-
-    def to_dict(self) -> Dict[str, str]:
-        return {"level": self.level, "message": self.message, "fix": self.fix}
 
 
 def _looks_like_toolkit(home: Path) -> bool:
@@ -113,7 +104,7 @@ def _add_hal_library(out: Dict[str, str], home: Path) -> Optional[Finding]:
         extra = Path(template.format(home=home, arch=_arch()))
         if (extra / library).exists():
             out["LD_LIBRARY_PATH"] = os.pathsep.join([str(extra)] + dirs)
-            return Finding("info", "added {} to LD_LIBRARY_PATH for {}".format(extra, library),
+            return Finding("info", "env.devlib", "added {} to LD_LIBRARY_PATH for {}".format(extra, library),
                            "export LD_LIBRARY_PATH={}:$LD_LIBRARY_PATH".format(extra))
     return None
 
@@ -123,12 +114,12 @@ def atc_environment(install: AtcInstall, env: Optional[Mapping[str, str]] = None
     out = dict(os.environ if env is None else env)
     home = install.home
     if home is None:
-        return out, [Finding("warning", "cannot tell the toolkit home of {}".format(install.atc),
+        return out, [Finding("warning", "cann.found", "cannot tell the toolkit home of {}".format(install.atc),
                              "source <toolkit>/set_env.sh before running omdeploy convert")]
     findings: List[Finding] = []
     if not out.get("ASCEND_OPP_PATH"):
         setenv.apply(out, home=str(home), root=str(setenv.root_of_home(home)), arch=_arch())
-        findings.append(Finding("info", "set_env.sh was not sourced: omdeploy set the variables it sets, from {}"
+        findings.append(Finding("info", "env.set_env", "set_env.sh was not sourced: omdeploy set the variables it sets, from {}"
                                 .format(home), "source {}/set_env.sh".format(home.parent)))
     hal = _add_hal_library(out, home)
     if hal is not None:
@@ -139,36 +130,20 @@ def atc_environment(install: AtcInstall, env: Optional[Mapping[str, str]] = None
 
 def python_findings(env: Mapping[str, str], table: Optional[Mapping[str, Any]] = None) -> List[Finding]:
     """What the `python3` atc will use lacks (the seed's EC0010 'No module named decorator / tbe', NumPy 2's
-    missing np.float_), by the doctor's rule table data/environment.json (atc_python, toolkit_imports)."""
-    from .doctor import probe_python, rules, version_tuple
+    missing np.float_), by the doctor's rules (doctor.atc_python_findings)."""
+    from .doctor import atc_python_findings, probe_python, rules
 
     table = rules() if table is None else table
     python = shutil.which("python3", path=env.get("PATH", ""))
     if python is None:
-        return [Finding("error", "no python3 on PATH: ATC's op compiler runs Python",
+        return [Finding("error", "python.atc", "no python3 on PATH: ATC's op compiler runs Python",
                         "install python3 (3.7-3.10 for CANN 8.0)")]
     try:
         probe = probe_python(python, env, table["toolkit_imports"], [row["dist"] for row in table["atc_python"]],
                              load=False, timeout=60)
     except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
-        return [Finding("warning", "could not check {}'s modules: {}".format(python, exc))]
-    findings = []
-    for row in table["atc_python"]:
-        have = probe.dists.get(row["dist"])
-        if not have:
-            findings.append(Finding("error", "{} has no '{}' (ATC fails with EC0010 'No module named ...')".format(
-                python, row["dist"]), "{} -m pip install {}".format(python, row["dist"])))
-        elif row.get("min") and version_tuple(have) < version_tuple(row["min"]):
-            findings.append(Finding("error", "{} has {} {}, ATC needs >= {}".format(python, row["dist"], have, row["min"]),
-                                    "{} -m pip install '{}>={}'".format(python, row["dist"], row["min"])))
-        elif row.get("below") and version_tuple(have) >= version_tuple(row["below"]):
-            findings.append(Finding("error", "{} has {} {}: {}".format(python, row["dist"], have, row["why_below"]),
-                                    "{} -m pip install '{}<{}'".format(python, row["dist"], row["below"])))
-    for module in (name for name, error in probe.imports.items() if error):
-        findings.append(Finding("error", "{} cannot import '{}' (EC0010 'No module named {}')".format(
-            python, module, module), "it comes with the toolkit: source set_env.sh (PYTHONPATH), or copy "
-                                     "<toolkit>/python/site-packages/{} into this Python's site-packages".format(module)))
-    return findings
+        return [Finding("warning", "python.atc", "could not check {}'s modules: {}".format(python, exc))]
+    return atc_python_findings(probe, "error", table=table)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -315,7 +290,7 @@ def _run(result: ConvertResult, install: AtcInstall, env: Optional[Mapping[str, 
     """atc in a temporary working directory (it leaves fusion_result.json and kernel_meta/ there), log kept."""
     run_env, result.findings = atc_environment(install, env)
     for finding in result.findings:
-        logger.log(logging.ERROR if finding.level == "error" else logging.INFO, "%s%s", finding.message,
+        logger.log(logging.ERROR if finding.severity == "error" else logging.INFO, "%s%s", finding.message,
                    " (fix: {})".format(finding.fix) if finding.fix else "")
     before = result.om.stat().st_mtime_ns if result.om.exists() else None
     with tempfile.TemporaryDirectory(prefix="omdeploy-atc-") as work:

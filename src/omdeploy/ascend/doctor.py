@@ -19,11 +19,12 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import UserError
 from ..fileio import write_text
-from .cann import SEVERITIES, VERSIONED_PARTS, CannScan, Component, Finding, scan
+from ..findings import Finding, by_severity
+from .cann import VERSIONED_PARTS, CannScan, Component, scan
 from .knowledge import DATA, diagnose_log
 from .npusmi import NpuSmiInfo, parse_npu_smi, run_npu_smi
 from .setenv import checks as set_env_checks
@@ -204,34 +205,43 @@ def _version_problem(row: dict, installed: str) -> Optional[str]:
     return None
 
 
+def _requirement(row: dict) -> str:
+    bounds = ([">=" + row["min"]] if row.get("min") else []) + (["<" + row["below"]] if row.get("below") else [])
+    return '"{}{}"'.format(row["dist"], ",".join(bounds)) if bounds else row["dist"]
+
+
+def atc_python_findings(py: PythonEnv, severity: str = "error", toolkit_fix: Optional[str] = None,
+                        table: Optional[Mapping[str, Any]] = None) -> List[Finding]:
+    """What `py` lacks for ATC's op compiler: the pip modules of the install guide and tbe/te from the toolkit
+    (data/environment.json atc_python, toolkit_imports). The one walk of that table, for doctor and convert."""
+    table = rules() if table is None else table
+    exe, findings = py.executable, []
+    for row in table["atc_python"]:
+        installed = py.dists.get(row["dist"])
+        problem = (_version_problem(row, installed) if installed else
+                   "has no '{}' (ATC fails with EC0010 'No module named ...')".format(row["dist"]))
+        if problem:
+            findings.append(Finding(severity, "python.atc", "{}: {}".format(exe, problem),
+                                    "{} -m pip install {}".format(exe, _requirement(row))))
+    for module in table["toolkit_imports"]:
+        error = py.imports.get(module)
+        if error:
+            known = diagnose_log(error)
+            findings.append(Finding("error", "python.tbe", "{} cannot import '{}' (ATC fails with EC0010): {}".format(
+                exe, module, error), known[0].fixes[0] if known else toolkit_fix or (
+                    "it comes with the toolkit: source set_env.sh (PYTHONPATH), or copy <toolkit>/python/site-packages/"
+                    "{} into this Python's site-packages".format(module))))
+    return findings
+
+
 def python_findings(py: PythonEnv, cann: CannScan, has_npu: bool) -> List[Finding]:
     """ATC's pip modules, tbe/te from the toolkit, and pyACL, in the active interpreter."""
     table = rules()
     has_toolkit = cann.toolkit is not None
-    severity = "error" if has_toolkit else "warning"
-    findings = []
-    missing = [row["dist"] for row in table["atc_python"] if not py.dists.get(row["dist"])]
-    if missing:
-        findings.append(Finding(severity, "python.atc", "{} cannot import {} (ATC's op compiler needs them: EC0010 "
-                                "'No module named ...')".format(py.executable, ", ".join(missing)),
-                                "{} -m pip install {}".format(py.executable, " ".join(
-                                    '"numpy<2"' if m == "numpy" else m for m in missing))))
-    for row in table["atc_python"]:
-        installed = py.dists.get(row["dist"])
-        problem = _version_problem(row, installed) if installed else None
-        if problem:
-            bound = '"{}<{}"'.format(row["dist"], row["below"]) if row.get("below") else '"{}>={}"'.format(
-                row["dist"], row["min"])
-            findings.append(Finding(severity, "python.atc", problem,
-                                    "{} -m pip install {}".format(py.executable, bound)))
-    if has_toolkit:
-        for module in table["toolkit_imports"]:
-            error = py.imports.get(module)
-            if error:
-                known = diagnose_log(error)
-                findings.append(Finding("error", "python.tbe", "'import {}' fails in {}: {}".format(
-                    module, py.executable, error), known[0].fixes[0] if known else
-                    "source {} in this shell".format(cann.set_env_script)))
+    findings = atc_python_findings(py, "error" if has_toolkit else "warning",
+                                   "source {} in this shell".format(cann.set_env_script), table)
+    if not has_toolkit:  # tbe/te come with the toolkit: nothing to import them from here
+        findings = [f for f in findings if f.rule != "python.tbe"]
     for module in table["runtime_imports"]:
         error = py.imports.get(module)
         if error:
@@ -269,7 +279,7 @@ def torch_findings(py: PythonEnv, toolkit_version: Optional[str]) -> List[Findin
     row = next((r for r in releases if r["torch_npu"] == npu), None)
     if row is None:
         findings.append(Finding("info", "python.torch", "torch_npu {} is not in omdeploy's pairing table "
-                                "(data/torch_npu.json)".format(npu), None))
+                                "(data/torch_npu.json)".format(npu)))
     elif toolkit_version and row["cann"] != toolkit_version:
         better = [r["torch_npu"] for r in releases
                   if r["cann"] == toolkit_version and r["torch"] == torch_base(torch)]
@@ -320,7 +330,7 @@ def npu_findings(npu: Optional[NpuSmiInfo]) -> Tuple[List[Finding], Optional[str
             findings.append(Finding("warning", "npu.health", "NPU {} chip {} ({}) health is {}{}".format(
                 chip.npu_id, chip.chip_id, chip.name, chip.health, note), "npu-smi info -t health -i {}".format(
                 chip.npu_id)))
-    findings.append(Finding("info", "npu.soc", "convert for this box with --soc {}".format(socs[0]), None))
+    findings.append(Finding("info", "npu.soc", "convert for this box with --soc {}".format(socs[0])))
     return findings, socs[0]
 
 
@@ -363,8 +373,7 @@ def run_doctor(roots: Optional[List[Path]] = None, env: Optional[Mapping[str, st
         findings += python_findings(python, cann, has_npu) + torch_findings(python, toolkit)
         findings += unsupported_findings(python, arch, npu.soc_versions() if npu else [])
     findings += npu_notes
-    findings.sort(key=lambda f: SEVERITIES.index(f.severity))
-    return DoctorReport(_host(arch), cann, npu, python, findings, soc)
+    return DoctorReport(_host(arch), cann, npu, python, by_severity(findings), soc)
 
 
 # ---------------------------------------------------------------------------------------------- snapshots
@@ -410,7 +419,7 @@ def compare_snapshot(report: DoctorReport, snapshot: dict, name: str = "the snap
     differing = ["{} {}".format(c.kind, c.version) for c in ours if c.version != theirs.version]
     if not differing:
         return [Finding("info", "against.toolkit", "toolkit {} on {} matches this machine's CANN parts".format(
-            theirs.version, host), None)]
+            theirs.version, host))]
     return [Finding("error", "against.toolkit",
                     "toolkit {} on {} ({}) differs from this machine's {}: models it converts can fail here with "
                     "500002 at load or 507011 at execute (the seed hit both), though conversion reports no "

@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO, Dict, Iterator, List, Optional, Tuple, Union
 
+from ..findings import Finding
 from . import jpeg_rules as rules
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
@@ -24,17 +25,9 @@ _OTHER_FORMATS: Tuple[Tuple[bytes, str], ...] = (
 _JPEG2000 = (b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")
 
 
-@dataclass
-class Problem:
-    code: str
-    message: str
-
-    @property
-    def fix(self) -> str:
-        return rules.FIXES[self.code]
-
-    def to_dict(self) -> Dict[str, str]:
-        return {"code": self.code, "message": self.message, "fix": self.fix}
+def Problem(code: str, message: str) -> Finding:  # noqa: N802  (the name it had as a class)
+    """A reason JPEGD refuses the file: rule = the problem's code, fix from jpeg_rules.FIXES."""
+    return Finding("error", code, message, rules.FIXES[code])
 
 
 @dataclass
@@ -46,7 +39,7 @@ class JpegCheck:
     components: Optional[int] = None
     subsampling: Optional[str] = None
     precision: Optional[int] = None
-    problems: List[Problem] = field(default_factory=list)
+    problems: List[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -20,6 +20,25 @@ EXIT_USER_ERROR = 2
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def render_findings(findings: List[Any], out: Console, empty: Optional[str] = "no findings") -> None:
+    """The one rendering of omdeploy.findings.Finding lists (check, doctor, convert): severity, rule, message,
+    then what to do, the nodes it is about and where the rule comes from."""
+    from rich.text import Text
+
+    if not findings and empty:
+        out.print(empty)
+    for f in findings:
+        out.print(Text.assemble(("{:<8}".format(f.severity), _SEVERITY_STYLE.get(f.severity, "")),
+                                "{}: {}".format(f.rule, f.message)))
+        for label, value in (("fix", f.fix), ("nodes", ", ".join(f.nodes)), ("source", f.source)):
+            if value:
+                out.print("        {}: {}".format(label, value), style="green" if label == "fix" else None,
+                          markup=False)
+
+
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 

@@ -5,24 +5,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.text import Text
-
-from ._output import EXIT_FAILURE_FOUND, JsonOption, emit
-
-_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+from ._output import EXIT_FAILURE_FOUND, JsonOption, emit, render_findings
 
 
 def _render(report, console) -> None:
     low, high = report.accepted_opsets
     console.print("check {} for {}, CANN {} (ai.onnx opset {}; ATC parses {}-{})".format(
         report.model, report.soc, report.cann, report.opset, low, high), markup=False)
-    for f in report.findings:
-        console.print(Text.assemble((f.severity, _STYLE[f.severity]), " {}: {}".format(f.rule, f.message)))
-        console.print("    fix: {}".format(f.fix), markup=False)
-        if f.nodes:
-            console.print("    nodes: {}".format(", ".join(f.nodes)), markup=False)
-        if f.source:
-            console.print("    source: {}".format(f.source), markup=False)
+    render_findings(report.findings, console, empty=None)
     memory = report.facts.get("memory")
     if memory is not None:
         from ..onnx.memory import MemoryEstimate

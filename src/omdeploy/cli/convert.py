@@ -10,7 +10,7 @@ from ..chips import DEFAULT_CANN, DEFAULT_SOC
 from ..errors import UserError, check_output_file
 from ..log import logger
 from ..spec import DeploySpec
-from ._output import JsonOption, emit, err_console, live_display, table
+from ._output import JsonOption, emit, err_console, live_display, render_findings, table
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -87,9 +87,7 @@ def _render(result: Any, console: Any) -> None:
         if path is not None:
             files.add_row(label, str(path))
     console.print(files)
-    for finding in result.findings:
-        console.print("{}: {}{}".format(finding.level, finding.message, " -> " + finding.fix if finding.fix else ""),
-                      markup=False)
+    render_findings(result.findings, console, empty=None)
     for diagnosis in result.diagnoses:
         console.print("diagnosis ({}): {}".format(diagnosis["confidence"], diagnosis["title"]), markup=False)
         console.print("  cause: " + diagnosis["cause"], markup=False)

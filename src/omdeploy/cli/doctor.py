@@ -6,24 +6,10 @@ from typing import List, Optional
 
 import typer
 
-from ..ascend.cann import SEVERITIES, Finding
+from ..findings import by_severity
 from ..ascend.doctor import DoctorReport, compare_snapshot, load_snapshot, run_doctor
 from ..errors import UserError, check_output_file
-from ._output import JsonOption, emit, table
-
-_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
-
-
-def render_findings(findings: List[Finding], console) -> None:
-    if not findings:
-        console.print("no findings")
-        return
-    for f in findings:
-        console.print("{:<8}".format(f.severity), style=_STYLE.get(f.severity), end="", markup=False)
-        console.print("{}  [{}]".format(f.message, f.check), markup=False)
-        if f.fix:
-            console.print("        fix: {}".format(f.fix), style="green", markup=False)
-
+from ._output import JsonOption, emit, render_findings, table
 
 def _render(report: DoctorReport, console) -> None:
     host = report.host
@@ -88,7 +74,7 @@ def register(app: typer.Typer) -> None:
         report = run_doctor(roots=list(root) if root else None, npu_smi_text=_read_npu_smi(npu_smi))
         if other is not None:
             found = compare_snapshot(report, other, str(against)) + report.findings
-            report.findings = sorted(found, key=lambda f: SEVERITIES.index(f.severity))
+            report.findings = by_severity(found)
         if save is not None:
             report.save(save)
         data = report.to_dict()

@@ -21,7 +21,7 @@ def _render(results: List[JpegCheck], show_all: bool, console) -> None:
             rows.add_row(r.path, "ok", "{} {} {}x{}".format(r.process, r.subsampling, r.width, r.height))
         for p in r.problems:
             rows.add_row(r.path, "rejected", p.message)
-            fixes[p.code] = p.fix
+            fixes[p.rule] = p.fix
     if rows.row_count:
         console.print(rows)
     for code, fix in fixes.items():

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from .._optional import require
+from ..findings import Finding, by_severity
 from ..errors import UserError, did_you_mean
 from ..chips import DEFAULT_CANN, DEFAULT_SOC, SOC_VERSIONS
 from ..spec import DeploySpec, guess_layout
@@ -28,17 +29,6 @@ _INT64, _DOUBLE = 7, 11
 HS = "https://www.hiascend.com/document/detail/"
 ATC_OPTIONS = HS + "zh/canncommercial/800/devaids/devtools/atc/atlasatcparam_16_0009.html (ATC options)"
 ONNX_DOMAIN = HS + "zh/canncommercial/700/inferapplicationdev/atctool/atlasatc_16_0201.html (ai.onnx domain only)"
-
-
-@dataclass
-class Finding:
-    rule: str
-    severity: str
-    message: str
-    fix: str
-    nodes: List[str] = field(default_factory=list)
-    details: Dict[str, Any] = field(default_factory=dict)
-    source: str = ""  # where the rule comes from (a Huawei doc page, a public issue, a field report)
 
 
 @dataclass
@@ -142,7 +132,7 @@ def _fit_opset(ctx: _Context) -> int:
 def rule_opset_range(ctx: _Context) -> List[Finding]:
     rng, opset = ctx.opsets, ctx.opset
     if opset is None:
-        return [Finding("opset-range", "error", "the model declares no ai.onnx opset", _export_fix(rng.recommended,
+        return [Finding("error", "opset-range", "the model declares no ai.onnx opset", _export_fix(rng.recommended,
                                                                                                      ctx.cann))]
     low, high = rng.accepted
     if not rng.accepts(opset):
@@ -152,12 +142,12 @@ def rule_opset_range(ctx: _Context) -> List[Finding]:
         else:
             fix += ("; or lower it with `omdeploy sanitize MODEL --opset {}` (onnx.version_converter, which has "
                     "no down-adapter for some ops)".format(_fit_opset(ctx)))
-        return [Finding("opset-range", "error", "ai.onnx opset {} is outside the opsets CANN {}'s ATC parses "
+        return [Finding("error", "opset-range", "ai.onnx opset {} is outside the opsets CANN {}'s ATC parses "
                         "(v{}-v{})".format(opset, ctx.cann, low, high), fix,
                         details={"opset": opset, "accepted": list(rng.accepted), "source": rng.source},
                         source=rng.source)]
     if not rng.documents(opset):
-        return [Finding("opset-range", "warning", "ai.onnx opset {} converts in practice, but CANN {}'s documentation "
+        return [Finding("warning", "opset-range", "ai.onnx opset {} converts in practice, but CANN {}'s documentation "
                         "lists v{}-v{}".format(opset, ctx.cann, rng.documented[0], rng.documented[1]),
                         "if ATC reports E19010 for an operator, " + _export_fix(_fit_opset(ctx), ctx.cann),
                         details={"opset": opset, "documented": list(rng.documented), "source": rng.source},
@@ -171,7 +161,7 @@ def rule_foreign_domain(ctx: _Context) -> List[Finding]:
     for domain, nodes in sorted(groups.items()):
         op_types = sorted({n.op_type for n in iter_nodes(ctx.model.graph) if n.domain == domain})
         findings.append(Finding(
-            "foreign-domain", "error",
+            "error", "foreign-domain",
             "{} node(s) from domain '{}' ({}): ATC parses only the ai.onnx domain".format(
                 len(nodes), domain, ", ".join(op_types)),
             "export from the framework without runtime-specific optimisation (com.microsoft ops come from "
@@ -186,7 +176,7 @@ def rule_extra_opset_import(ctx: _Context) -> List[Finding]:
     unused = sorted(o.domain for o in ctx.model.opset_import if not _is_default_domain(o.domain) and o.domain not in used)
     if not unused:
         return []
-    return [Finding("extra-opset-import", "warning",
+    return [Finding("warning", "extra-opset-import",
                     "the model declares opset domains no node uses: {}; ATC accepts one domain_version field".format(
                         ", ".join(unused)),
                     "drop them: `omdeploy sanitize MODEL` rewrites opset_import to the domains in use",
@@ -211,13 +201,13 @@ def rule_op_newer_than_parser(ctx: _Context) -> List[Finding]:
     findings = []
     for op_type, nodes in sorted(groups.items()):
         if op_type not in first:
-            findings.append(Finding("op-newer-than-parser", "error",
+            findings.append(Finding("error", "op-newer-than-parser",
                                     "'{}' is not a standard ONNX operator, so no ATC parser exists for it".format(op_type),
                                     "re-export with standard operators, or move the op into a custom domain with an "
                                     "ATC adapter plugin", nodes=_listed(nodes)))
         elif first[op_type] > high:
             findings.append(Finding(
-                "op-newer-than-parser", "error",
+                "error", "op-newer-than-parser",
                 "{} exists only from opset {}; CANN {}'s ATC parses up to opset {}".format(
                     op_type, first[op_type], ctx.cann, high),
                 "rewrite the op in the model's source with operators that exist at opset {0} (or replace it with "
@@ -252,13 +242,13 @@ def rule_known_op(ctx: _Context) -> List[Finding]:
         live = [n for n in nodes if n not in folded]
         if len(live) < len(nodes):
             findings.append(Finding(
-                "known-op", "warning", "{} {} node(s) compute on constants only (opset-9 YOLO exports have them): "
+                "warning", "known-op", "{} {} node(s) compute on constants only (opset-9 YOLO exports have them): "
                 "constant folding removes them".format(len(nodes) - len(live), op),
                 "run `omdeploy sanitize MODEL` (it folds constants) and check the result",
                 nodes=_listed(sorted(set(nodes) - set(live))), details={"op": op, "constant": True},
                 source="onnx constant folding of initializer-only subgraphs; " + fact.source))
         if live:
-            findings.append(Finding("known-op", fact.severity, "{}: {}".format(op, fact.why), fact.fix,
+            findings.append(Finding(fact.severity, "known-op", "{}: {}".format(op, fact.why), fact.fix,
                                     nodes=_listed(live), details={"op": op, "source": fact.source},
                                     source=fact.source))
     return findings
@@ -307,7 +297,7 @@ def rule_dynamic_dims(ctx: _Context) -> List[Finding]:
         suggestion = suggest_gears(tensor)
         refused = bool(rules.NO_DYNAMIC_SHAPE_SOCS.match(ctx.soc))  # only 310 / 310B take no true dynamic shape
         findings.append(Finding(
-            "dynamic-dims", "error" if refused else "warning",
+            "error" if refused else "warning", "dynamic-dims",
             "input '{}' [{}] is dynamic on axes {} and no gears are declared; {}".format(
                 tensor.name, _dims(tensor.shape), ", ".join(str(a) for a, _ in axes),
                 "ATC for {} takes no true dynamic shape: it needs a static --input_shape or gears".format(ctx.soc)
@@ -334,14 +324,14 @@ def rule_wide_dtype(ctx: _Context) -> List[Finding]:
             else:
                 why = "AI Core kernels lack 64-bit types; ATC inserts casts (AI CPU) or refuses the graph"
                 fix = "take float32 (or int32 for indices) in forward() and export again"
-            findings.append(Finding("wide-dtype", "warning", "{} '{}' is {}: {}".format(kind, t.name, t.dtype, why),
+            findings.append(Finding("warning", "wide-dtype", "{} '{}' is {}: {}".format(kind, t.name, t.dtype, why),
                                     fix, details={"tensor": t.name, "dtype": t.dtype, "kind": kind},
                                     source=rules.support()["float64_output_source"]))
     casts = _nodes_by(ctx, lambda n: "cast" if n.op_type == "Cast" and any(
         a.name == "to" and a.i == _DOUBLE for a in n.attribute) else None).get("cast", [])
     doubles = [t.name for t in ctx.model.graph.initializer if t.data_type == _DOUBLE]
     if casts or doubles:
-        findings.append(Finding("wide-dtype", "warning",
+        findings.append(Finding("warning", "wide-dtype",
                                 "float64 inside the graph ({} Cast-to-double node(s), {} float64 initializer(s)): ATC "
                                 "computes it in float16/float32 or on AI CPU".format(len(casts), len(doubles)),
                                 "keep the model in float32: remove .double() / torch.float64 from forward()",
@@ -352,7 +342,7 @@ def rule_wide_dtype(ctx: _Context) -> List[Finding]:
 def _validity(ctx: _Context, problems: List[validity.Problem]) -> List[Finding]:
     if problems:
         ctx.broken = True
-    return [Finding(rule, "error", message, fix, source=source) for rule, message, fix, source in problems]
+    return [Finding("error", rule, message, fix, source=source) for rule, message, fix, source in problems]
 
 
 def rule_external_data(ctx: _Context) -> List[Finding]:
@@ -370,7 +360,7 @@ def rule_onnxruntime_load(ctx: _Context) -> List[Finding]:
 def rule_spec_model(ctx: _Context) -> List[Finding]:
     if ctx.spec is None:
         return []
-    return [Finding("spec-model", "error", problem, "make the spec match the model (omdeploy spec FILE lists every "
+    return [Finding("error", "spec-model", problem, "make the spec match the model (omdeploy spec FILE lists every "
                     "problem; omdeploy inspect MODEL shows the model)",
                     source=STATIC_MODEL_SOURCE if "static there" in problem else "the rules convert applies "
                     "(omdeploy.onnx.spec_rules): ATC stops on a spec that contradicts the model (E10001)")
@@ -396,12 +386,12 @@ def rule_input_memory(ctx: _Context) -> List[Finding]:
     source = ("the field report: a 1x3x4064x3040 float32 input failed with 207001 at the host-to-device copy "
               "until it became float16; device memory from npu-smi info ({})".format(ctx.soc))
     if est.total > memory:
-        return [Finding("input-memory", "error", "{} exceeds the {} of device memory on {}: expect 207001 (device "
+        return [Finding("error", "input-memory", "{} exceeds the {} of device memory on {}: expect 207001 (device "
                         "memory allocation failed)".format(est.summary(), est.mib(memory), ctx.soc),
                         fix + ("; or use a smaller shape, batch or gear" if fp32 else ""),
                         details=dict(ctx.facts), source=source)]
     if est.total > rules.input_warn_fraction() * memory:
-        return [Finding("input-memory", "warning", "{} is {:.0%} of {}'s {}: little room for the application and "
+        return [Finding("warning", "input-memory", "{} is {:.0%} of {}'s {}: little room for the application and "
                         "other models".format(est.summary(), est.total / memory, ctx.soc, est.mib(memory)),
                         fix, details=dict(ctx.facts), source=source)]
     return []
@@ -415,7 +405,7 @@ def rule_input_layout(ctx: _Context) -> List[Finding]:
         if layout not in ("NHWC", "NDHWC"):
             continue
         findings.append(Finding(
-            "input-layout", "warning",
+            "warning", "input-layout",
             "input '{}' {} looks {}: ATC's ONNX parser takes NCHW, NCDHW or ND, and AIPP feeds NCHW models".format(
                 t.name, "[" + ", ".join(str(d) for d in t.shape) + "]", layout),
             "export with a channels-first input (drop the permute/transpose at the start of forward() and transpose "
@@ -437,7 +427,7 @@ def rule_preprocess_policy(ctx: _Context) -> List[Finding]:
     if want is None or pre.policy == want:
         return []
     return [Finding(
-        "preprocess-policy", "warning",
+        "warning", "preprocess-policy",
         "preprocess.policy is {} but the model's metadata says an Ultralytics {} export, trained and predicted "
         "with {} resizing: the input differs from what it saw (up to tens of grey levels at the padding)".format(
             pre.policy or "unset (PIL bilinear, floor padding split)", metadata.get("task"), want),
@@ -491,6 +481,4 @@ def check(model: Union[str, os.PathLike, Any], soc: Optional[str] = None, cann: 
     findings: List[Finding] = []
     for rule_id in rules.RULE_IDS:
         findings.extend(CHECKS[rule_id](ctx))
-    order = {s: i for i, s in enumerate(rules.SEVERITIES)}
-    findings.sort(key=lambda f: order[f.severity])
-    return CheckReport(path, soc, cann, opset, list(opsets.accepted), findings, ctx.facts)
+    return CheckReport(path, soc, cann, opset, list(opsets.accepted), by_severity(findings), ctx.facts)

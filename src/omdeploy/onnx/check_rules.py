@@ -44,7 +44,6 @@ RULES: Tuple[Rule, ...] = (
     Rule("preprocess-policy", "warning", "the spec resizes as the framework the exporter's metadata names"),
 )
 RULE_IDS = tuple(r.id for r in RULES)
-SEVERITIES = ("error", "warning", "info")
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def host_reason(path: Union[str, os.PathLike], soc_version: Optional[str] = None
     if Path(path).suffix.lower() not in JPEG_SUFFIXES:
         return "not a JPEG"
     verdict = check_jpeg(path, soc_version)
-    return None if verdict.ok else verdict.problems[0].code
+    return None if verdict.ok else verdict.problems[0].rule
 
 
 @dataclass

@@ -147,7 +147,7 @@ def _missing(doctor_report: Any, soc: Optional[str]) -> List[Check]:
                             "check the driver with npu-smi info, or give --soc"))
     if checks:  # what the doctor finds wrong explains what is missing
         for finding in doctor_report.errors:
-            checks.append(Check("doctor." + finding.check, "fail", finding.message, finding.fix or ""))
+            checks.append(Check("doctor." + finding.rule, "fail", finding.message, finding.fix or ""))
     return checks
 
 
