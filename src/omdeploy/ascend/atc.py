@@ -13,6 +13,7 @@ from pathlib import Path, PurePath
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import UserError, did_you_mean, one_of
+from ..named import split_named
 from ..chips import NO_DYNAMIC_SHAPE_SOCS, SOC_VERSIONS  # no ranges / bare -1 without gears on 310, 310B
 from ..spec import PRECISION_MODES, DeploySpec
 
@@ -95,7 +96,7 @@ def _parse_input_shape(value: str) -> List[Tuple[str, List[str]]]:
     """'in1:1,3,-1,-1;in2:' -> [('in1', ['1','3','-1','-1']), ('in2', [])]; names may contain ':'."""
     out = []
     for part in filter(None, value.split(";")):
-        name, _, dims = part.rpartition(":")
+        name, dims = split_named(part)
         if not name:
             raise UserError("--input_shape: expected 'name:d1,d2,...' for each input, got {!r}".format(part))
         out.append((name, [d.strip() for d in dims.split(",")] if dims.strip() else []))

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from .._json import json_default
 from ..errors import UserError
+from ..named import parse_named  # noqa: F401  (the verbs' NAME:V1,V2 options)
 
 EXIT_OK = 0
 EXIT_FAILURE_FOUND = 1  # the command worked and found a problem (check errors, compare mismatch, bad inputs)
@@ -101,27 +102,6 @@ def human_count(n: float) -> str:
         if abs(n) >= size:
             return "{:.2f}{}".format(n / size, unit)
     return str(int(n))
-
-
-def parse_named(values: List[str], what: str, example: str, cast: Callable[[str], Any] = float) -> Dict[str, List[Any]]:
-    """['x:1,3,8,8', ...] -> {'x': [1, 3, 8, 8]} for options given as NAME:V1,V2,... (each name once). The name
-    ends at the last colon, as in ATC's --input_shape and sanitize's --input-shape: ONNX names may hold colons
-    (a TensorFlow export's 'input:0:1,3,8,8' is input 'input:0')."""
-    parsed: Dict[str, List[Any]] = {}
-    for text in values:
-        name, sep, rest = text.rpartition(":")
-        try:
-            numbers = [cast(v) for v in rest.split(",")] if sep and name else []
-        except ValueError:
-            numbers = []
-        if not numbers:
-            raise UserError("{} {!r}: expected NAME:{}".format(what, text, example))
-        if name in parsed and parsed[name] != numbers:
-            raise UserError("{} {}: given twice ({} and {})".format(what, name, ",".join(
-                "{:g}".format(v) for v in parsed[name]), ",".join("{:g}".format(v) for v in numbers)),
-                hint="give each input once")
-        parsed[name] = numbers
-    return parsed
 
 
 def progress_tracker(enabled: bool):

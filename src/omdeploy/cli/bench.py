@@ -10,6 +10,7 @@ import typer
 from ..fileio import write_text
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..spec import DeploySpec
+from ._options import renamed
 from ._output import JsonOption, dumps, emit, parse_named, progress_tracker, table
 
 _ROWS = (  # (label, how to read it from a result); one column per backend, so backends sit side by side
@@ -63,8 +64,10 @@ def register(app: typer.Typer) -> None:
         warmup: int = typer.Option(5, "--warmup", min=0, help="Runs discarded after the first one."),
         iterations: Optional[int] = typer.Option(None, "--iterations", "-n", min=1,
                                                  help="Measured runs (default 100)."),
-        duration: Optional[float] = typer.Option(None, "--duration", "-t", min=0.001,
+        duration: Optional[float] = typer.Option(None, "--duration", min=0.001,
                                                  help="Measure for this many seconds instead of --iterations."),
+        duration_old: Optional[float] = typer.Option(None, "-t", min=0.001, hidden=True,
+                                                     help="Deprecated spelling of --duration."),
         shapes: List[str] = typer.Option([], "--shape", help="NAME:D0,D1,... for inputs with dynamic dims."),
         spec: Optional[Path] = typer.Option(None, "--spec", help="A DeploySpec for a bare model file."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (onnxruntime, openvino)."),
@@ -75,6 +78,7 @@ def register(app: typer.Typer) -> None:
         """Measure first-inference time, latency percentiles and throughput; several backends in one table."""
         from ..tools.bench import bench_many
 
+        duration = renamed(duration, duration_old, "--duration", "-t")
         if iterations is not None and duration is not None:
             raise UserError("give --iterations or --duration, not both")
         from ._output import check_bounds

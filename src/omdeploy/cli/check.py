@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+from ..spec import SPEC_SUFFIXES
 from ._output import EXIT_FAILURE_FOUND, JsonOption, emit, render_findings
 
 
@@ -44,7 +46,7 @@ def register(app: typer.Typer) -> None:
         from ..spec import DeploySpec
 
         spec = DeploySpec.load(spec_path) if spec_path is not None else None
-        if model.suffix.lower() in (".yaml", ".yml", ".json"):
+        if model.suffix.lower() in SPEC_SUFFIXES:
             spec = spec or DeploySpec.load(model)
             model = spec.model_path
         report = check(model, soc=soc, cann=cann, spec=spec)

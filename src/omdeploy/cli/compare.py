@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import typer
 
 from ..errors import UserError
+from ._options import renamed
 from ._output import JsonOption, emit, human_bytes, parse_named, progress_tracker, table
 
 _FMT = {"cosine": "{:.6f}", "top1": "{:.3f}", "top5": "{:.3f}"}
@@ -106,11 +107,12 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed for --random."),
         ranges: List[str] = typer.Option([], "--range", help="NAME:LOW,HIGH for random data of one input."),
         shapes: List[str] = typer.Option([], "--shape", help="NAME:D0,D1,... for inputs with dynamic dims."),
-        thresholds: List[str] = typer.Option([], "--threshold", "-t",
+        thresholds: List[str] = typer.Option([], "--threshold",
                                              help="[OUTPUT:]METRIC>=VALUE or <=VALUE (cosine, max_abs, mean_abs, "
                                                   "max_rel, rmse, atol, rtol, top1, top5, msit names, task metrics). "
                                                   "Defaults: cosine>=0.99, RelativeEuclideanDistance<=0.05, top1>=1; "
                                                   "per task: docs/simulate.md."),
+        thresholds_old: List[str] = typer.Option([], "-t", hidden=True, help="Deprecated spelling of --threshold."),
         spec_path: Optional[Path] = typer.Option(None, "--spec", help="DeploySpec for a side given as a bare model."),
         save: Optional[Path] = typer.Option(None, "--save", help="Write inputs and REF's outputs to this .npz."),
         load: Optional[Path] = typer.Option(None, "--load", help="Golden .npz from --save: its inputs and "
@@ -151,7 +153,7 @@ def register(app: typer.Typer) -> None:
         for option, value in (("--random", random), ("--seed", seed)):
             if value < 0:
                 raise UserError("{}: expected a number >= 0, got {}".format(option, value))
-        parsed = [cmp.Threshold.parse(t) for t in thresholds]
+        parsed = [cmp.Threshold.parse(t) for t in renamed(thresholds, thresholds_old, "--threshold", "-t")]
         shape_map = parse_named(shapes, "--shape", "1,3,640,640", int)
         range_map: Dict[str, Tuple[float, float]] = {}
         for k, vals in parse_named(ranges, "--range", "LOW,HIGH").items():

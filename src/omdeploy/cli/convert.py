@@ -9,10 +9,9 @@ import typer
 from ..chips import DEFAULT_CANN, DEFAULT_SOC
 from ..errors import UserError, check_output_file
 from ..log import logger
-from ..spec import DeploySpec
+from ..spec import SPEC_SUFFIXES, DeploySpec
 from ._output import JsonOption, emit, err_console, live_display, render_findings, table
 
-SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def load_source(source: Optional[Path], from_atc: Optional[str], soc: Optional[str] = None,
@@ -34,11 +33,9 @@ def load_source(source: Optional[Path], from_atc: Optional[str], soc: Optional[s
     if suffix in SPEC_SUFFIXES:
         return DeploySpec.load(source)
     if suffix == ".onnx":
-        from .spec import spec_from_model
+        from ..tools.spec_init import bare_spec
 
-        spec = spec_from_model(source, DEFAULT_SOC, DEFAULT_CANN)
-        spec.model, spec.base_dir = str(source.resolve()), "."
-        return spec
+        return bare_spec(source.resolve(), DEFAULT_SOC, DEFAULT_CANN)
     raise UserError("expected a DeploySpec (.yaml/.json) or an .onnx model, got {}".format(source.name),
                     hint="for other frameworks start from their atc command: omdeploy convert --from-atc \"atc ...\"")
 

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple
 import typer
 
 from ..errors import UserError, check_output_file
+from ._options import renamed
 from ._output import JsonOption, emit, parse_named, table
 
 
@@ -40,8 +41,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed for --random."),
         ranges: List[str] = typer.Option([], "--range", help="NAME:LOW,HIGH for random data of one input."),
         shapes: List[str] = typer.Option([], "--shape", help="NAME:D0,D1,... for inputs with dynamic dims."),
-        thresholds: List[str] = typer.Option([], "--threshold", "-t", help="compare's thresholds (its defaults "
+        thresholds: List[str] = typer.Option([], "--threshold", help="compare's thresholds (its defaults "
                                                                           "and the task's otherwise)."),
+        thresholds_old: List[str] = typer.Option([], "-t", hidden=True, help="Deprecated spelling of --threshold."),
         task: Optional[str] = typer.Option(None, "--task", help="compare's task-aware verdict (default: the "
                                                                 "spec's task)."),
         output: Path = typer.Option(..., "--output", "-o", help="The ATC --keep_dtype file to write."),
@@ -60,7 +62,7 @@ def register(app: typer.Typer) -> None:
         for path, option in ((output, "-o"), (save_spec, "--save-spec")):
             if path is not None:
                 check_output_file(path, option, spec_path)
-        parsed = [cmp.Threshold.parse(t) for t in thresholds]
+        parsed = [cmp.Threshold.parse(t) for t in renamed(thresholds, thresholds_old, "--threshold", "-t")]
         shape_map = parse_named(shapes, "--shape", "1,3,640,640", int)
         range_map: Dict[str, Tuple[float, float]] = {}
         for k, vals in parse_named(ranges, "--range", "LOW,HIGH").items():

@@ -6,25 +6,9 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-from ..errors import UserError, did_you_mean, one_of
-from ..spec import DeploySpec
-from ..tasks.factory import make_task
+from ..errors import UserError
+from ..tasks.factory import make_task, task_name
 from ._output import JsonOption, emit, err_console, live_display, table
-
-TASKS = ("classify", "detect", "segment", "ocr")
-_SPEC_TASKS = {"classify": "classify", "detect": "detect", "segment": "segment", "ocr-det": "ocr"}
-
-
-def _task_name(model: Path, task: Optional[str]) -> str:
-    if task is None and model.suffix.lower() in (".yaml", ".yml", ".json"):
-        task = _SPEC_TASKS.get(DeploySpec.load(model).task)
-    if task is None:
-        raise UserError("expected --task ({}), got none and the model is not a spec naming one".format(
-            one_of(TASKS)), hint="omdeploy run model.onnx photos/ --task classify")
-    if task not in TASKS:
-        raise UserError("unknown task {!r}{}; known: {}".format(task, did_you_mean(task, TASKS), one_of(TASKS)))
-    return task
-
 
 def _render(summary: Dict[str, Any], errors: List[Dict[str, Any]], console) -> None:
     rows = table(None, "inputs", "run now", "skipped (resume)", "failed", "results")
@@ -91,7 +75,7 @@ def register(app: typer.Typer) -> None:
         if out.exists() and not out.is_dir():
             raise UserError("-o {} is a file; expected the folder for results.jsonl".format(out),
                             hint="-o results/ (created when missing)")
-        name = _task_name(model, task)
+        name = task_name(model, task)
         if name != "ocr" and (rec is not None or cls is not None):
             raise UserError("{} goes with --task ocr, not --task {}".format("--rec" if rec is not None else "--cls",
                                                                            name),

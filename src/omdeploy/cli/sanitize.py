@@ -7,8 +7,8 @@ from typing import List, Optional
 import typer
 
 from ._output import JsonOption, emit
-from .export import (AtolOption, ColorOption, ImageOption, MeanOption, ResizeOption, RtolOption, StdOption,
-                     image_preprocess, render_verification, step_progress)
+from ._options import (AtolOption, ColorOption, ImageOption, MeanOption, ResizeOption, RtolOption, StdOption,
+                       image_preprocess, render_verification, renamed, step_progress)
 
 
 def register(app: typer.Typer) -> None:
@@ -17,8 +17,10 @@ def register(app: typer.Typer) -> None:
         model: Path = typer.Argument(..., help="ONNX model."),
         out: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (default "
                                                                         "<stem>.sanitized.onnx next to MODEL)."),
-        input_shape: Optional[List[str]] = typer.Option(None, "--input-shape", help="Freeze an input, NAME:D1,D2,... "
-                                                                                    "(repeatable)."),
+        shapes: Optional[List[str]] = typer.Option(None, "--shape", help="Freeze an input, NAME:D1,D2,... "
+                                                                         "(repeatable)."),
+        input_shape: Optional[List[str]] = typer.Option(None, "--input-shape", hidden=True,
+                                                        help="Deprecated spelling of --shape."),
         opset: Optional[int] = typer.Option(None, "--opset", help="Convert to this opset (onnx.version_converter)."),
         no_simplify: bool = typer.Option(False, "--no-simplify", help="Skip constant folding and simplification."),
         image: Optional[List[Path]] = ImageOption,
@@ -33,10 +35,11 @@ def register(app: typer.Typer) -> None:
         """Make an ONNX model ATC-friendly (static shapes, opset, folded constants) and verify it."""
         from ..onnx.sanitize import parse_input_shapes, sanitize
 
+        frozen = parse_input_shapes(renamed(shapes, input_shape, "--shape", "--input-shape") or [])
         target = out or model.with_name(model.stem + ".sanitized.onnx")
         pre = image_preprocess(mean, std, color, resize)
         with step_progress(4, as_json) as step:
-            result = sanitize(model, target, input_shapes=parse_input_shapes(input_shape or []), opset=opset,
+            result = sanitize(model, target, input_shapes=frozen, opset=opset,
                               simplify_graph=not no_simplify, images=image or (), preprocess=pre, atol=atol,
                               rtol=rtol, on_step=step)
 

@@ -6,6 +6,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import UserError
+from ..spec import SPEC_SUFFIXES
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
                                  "models); for more decode throughput raise --decode-threads")
         from .._optional import require
         from ..tools.runner import inference_threads
-        from .run import _task_name
+        from ..tasks.factory import task_name
 
         require("fastapi", "omdeploy serve")
         uvicorn = require("uvicorn", "omdeploy serve")
@@ -62,8 +63,8 @@ def register(app: typer.Typer) -> None:
                     raise UserError("two models are named {!r}".format(name), hint="name them: a=m1.onnx b=m2.onnx")
                 if not Path(path).exists():
                     raise UserError("model {} does not exist".format(path))
-                kind = task if task is not None or path.suffix.lower() in (".yaml", ".yml", ".json") else "classify"
-                served[name] = ServedModel(name, path, _task_name(path, kind), max_batch, batch_delay_ms, queue,
+                kind = task if task is not None or path.suffix.lower() in SPEC_SUFFIXES else "classify"
+                served[name] = ServedModel(name, path, task_name(path, kind), max_batch, batch_delay_ms, queue,
                                            backend=backend, threads=threads or inference_threads(decode_threads))
             app = create_app(served, api_key=api_key, max_body_mb=max_body_mb, timeout_s=timeout,
                              decode_threads=decode_threads)

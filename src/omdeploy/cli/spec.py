@@ -8,39 +8,9 @@ import typer
 
 from ..chips import DEFAULT_CANN, DEFAULT_SOC
 from ..errors import UserError, check_output_file
-from ..spec import DeploySpec, InputSpec, OutputSpec, guess_layout
+from ..spec import DeploySpec
+from ..tools.spec_init import refuse_invalid
 from ._output import JsonOption, dumps, emit
-
-
-def spec_from_model(model: Path, soc: str, cann: str) -> DeploySpec:
-    """The bare spec convert uses for an ONNX model given without one (its inputs as they are)."""
-    from ..onnx.inspect import summarize
-
-    summary = summarize(model)
-    inputs = [InputSpec(t.name, [d if isinstance(d, int) else -1 for d in t.shape], t.dtype,
-                        guess_layout(t.shape)) for t in summary.inputs]
-    outputs = [OutputSpec(t.name) for t in summary.outputs]
-    spec = DeploySpec.from_dict({"model": str(model), "target": {"soc_version": soc, "cann": cann}},
-                                source="generated spec")
-    spec.inputs, spec.outputs = inputs, outputs
-    return spec
-
-
-def refuse_invalid(spec: DeploySpec, source: str) -> None:
-    """Exit 2 listing every problem: the rules convert applies against the model, then ATC's option rules."""
-    from ..ascend.atc import build_argv
-    from ..onnx.spec_rules import spec_problems
-
-    problems = spec_problems(spec)
-    if not problems:
-        try:
-            build_argv(spec, absolute_paths=True)
-        except UserError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise UserError("{}: {} problem(s): {}".format(source, len(problems), "; ".join(problems)),
-                        hint="fix the spec (omdeploy spec --schema lists the keys; omdeploy inspect MODEL shows "
-                             "the model's inputs and outputs)")
 
 
 def register(app: typer.Typer) -> None:

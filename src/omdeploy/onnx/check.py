@@ -303,7 +303,7 @@ def rule_dynamic_dims(ctx: _Context) -> List[Finding]:
                 "ATC for {} takes no true dynamic shape: it needs a static --input_shape or gears".format(ctx.soc)
                 if refused else "ATC for {} builds a true dynamic shape (-1 or ranges in --input_shape), which gears "
                                 "or a static shape usually beat in speed and memory".format(ctx.soc)),
-            "freeze it: `omdeploy sanitize MODEL --input-shape {}:{}`, or declare gears in the spec (dynamic: ...) "
+            "freeze it: `omdeploy sanitize MODEL --shape {}:{}`, or declare gears in the spec (dynamic: ...) "
             "and convert with {}".format(tensor.name, _dims(suggestion["freeze"]), suggestion["atc"]),
             details={"input": tensor.name, "axes": [a for a, _ in axes], "suggested": suggestion},
             source=ATC_OPTIONS + ": --input_shape, --dynamic_batch_size, --dynamic_image_size, --dynamic_dims"))

@@ -51,22 +51,10 @@ class SanitizeResult:
 
 
 def parse_input_shapes(items: Sequence[str]) -> Dict[str, List[int]]:
-    """['x:1,3,640,640', ...] -> {'x': [1, 3, 640, 640]}."""
-    shapes: Dict[str, List[int]] = {}
-    for item in items:
-        name, sep, dims = item.rpartition(":")
-        try:
-            values = [int(d) for d in dims.split(",")]
-        except ValueError:
-            values = []
-        if not sep or not name or not values or any(v < 1 for v in values):
-            raise UserError("input shape: expected NAME:D1,D2,... with positive sizes (e.g. x:1,3,640,640), got "
-                            "{!r}".format(item))
-        if name in shapes and shapes[name] != values:
-            raise UserError("input shape for {!r} given twice: {} and {}".format(
-                name, ",".join(map(str, shapes[name])), ",".join(map(str, values))), hint="give each input once")
-        shapes[name] = values
-    return shapes
+    """['x:1,3,640,640', ...] -> {'x': [1, 3, 640, 640]}: omdeploy.named's parser, positive sizes."""
+    from ..named import parse_named
+
+    return parse_named(items, "--shape", "D1,D2,... (e.g. x:1,3,640,640)", int, minimum=1)
 
 
 def _opset(model: Any) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 from .._optional import available
 from ..errors import UserError, did_you_mean, one_of
 from ..log import logger, warning_once
-from ..spec import DeploySpec, Sidecar
+from ..spec import SPEC_SUFFIXES, DeploySpec, Sidecar
 from .adapt import InputAdapter
 from .base import Backend, TensorInfo
 
@@ -37,7 +37,6 @@ AUTO_BACKENDS: Dict[str, Tuple[str, ...]] = {
     ".xml": ("openvino",),
     ".om": ("acl", "mindx"),
 }
-SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 Feeds = Union[Mapping[str, Any], Sequence[Any], np.ndarray]
 

@@ -18,12 +18,11 @@ from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequenc
 import numpy as np
 
 from ..errors import UserError, did_you_mean, one_of
-from ..spec import DeploySpec, PreprocessSpec
+from ..spec import SPEC_SUFFIXES, DeploySpec, PreprocessSpec
 from ..presets import DEFAULT_PRESET, PRESETS, preset_from_metadata
 from .preprocess import Geometry, ImagePreprocessor
 
 ModelRef = Union[str, os.PathLike, DeploySpec]
-SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class Task:

@@ -2,11 +2,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
-from ..errors import UserError
-from ..spec import DeploySpec
+from ..errors import UserError, did_you_mean, one_of
+from ..spec import SPEC_SUFFIXES, DeploySpec
 from .base import Task
+
+TASKS = ("classify", "detect", "segment", "ocr")  # what `omdeploy run` and `serve` run
+_FROM_SPEC = {"classify": "classify", "detect": "detect", "segment": "segment", "ocr-det": "ocr"}  # spec.task ->
+
+
+def task_name(model: Path, task: Optional[str]) -> str:
+    """The task to run: `task` when given, else the one the spec `model` names; a one-line error otherwise."""
+    if task is None and model.suffix.lower() in SPEC_SUFFIXES:
+        task = _FROM_SPEC.get(DeploySpec.load(model).task)
+    if task is None:
+        raise UserError("expected --task ({}), got none and the model is not a spec naming one".format(
+            one_of(TASKS)), hint="omdeploy run model.onnx photos/ --task classify")
+    if task not in TASKS:
+        raise UserError("unknown task {!r}{}; known: {}".format(task, did_you_mean(task, TASKS), one_of(TASKS)))
+    return task
 
 
 def make_task(name: str, model: Path, options: Dict[str, Any]) -> Task:

@@ -127,7 +127,7 @@ class ImagePreprocessor:
         if height is None or width is None:
             raise UserError("input '{}' {} has a dynamic height or width; this task needs a fixed input size".format(
                 self.info.name, self.info.shape_str()),
-                hint="export the model with a fixed image size, or fix one: omdeploy sanitize MODEL --input-shape")
+                hint="export the model with a fixed image size, or fix one: omdeploy sanitize MODEL --shape NAME:D1,D2,...")
         return height, width
 
     def __call__(self, image: np.ndarray, size: Optional[Tuple[int, int]] = None) -> Tuple[np.ndarray, Geometry]:

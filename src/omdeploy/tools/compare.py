@@ -26,7 +26,7 @@ from ..fileio import atomic_open
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..runtime.base import TensorInfo
 from ..runtime.session import BACKENDS, Session
-from ..spec import DeploySpec
+from ..spec import SPEC_SUFFIXES, DeploySpec
 
 Sample = Dict[str, np.ndarray]
 Progress = Callable[[int, int], None]
@@ -57,7 +57,7 @@ def open_side(text: str, spec: Optional[DeploySpec] = None) -> Session:
     """A Session for one side. A bare model file gets `spec` (its preprocessing, layouts, deployment);
     `model.onnx@sim` without one simulates what ATC makes from the bare model (force_fp16, its own shapes)."""
     path, backend = split_side(text)
-    is_spec = Path(path).suffix.lower() in (".yaml", ".yml", ".json")
+    is_spec = Path(path).suffix.lower() in SPEC_SUFFIXES
     return Session(path, backend=backend, spec=None if is_spec else spec)
 
 

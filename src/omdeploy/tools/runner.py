@@ -34,6 +34,7 @@ from ..fileio import file_sha256, user_error_for, write_text
 from ..log import logger
 from ..tasks.base import Task
 from ..tasks.image import IMAGE_SUFFIXES, files_with_suffixes, load_image
+from ..spec import SPEC_SUFFIXES
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
@@ -187,7 +188,7 @@ def run_identity(model: Union[str, os.PathLike], task: str, options: Optional[Di
     """What produced a results file: the model (and spec) by sha256, the task and its options."""
     model = Path(model)
     identity: Dict[str, Any] = {"model": str(model), "task": task, "spec_sha256": None}
-    if model.suffix.lower() in (".yaml", ".yml", ".json"):
+    if model.suffix.lower() in SPEC_SUFFIXES:
         from ..spec import DeploySpec
 
         identity["spec_sha256"] = file_sha256(model)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from ..chips import DEFAULT_CANN, DEFAULT_SOC
+from ..errors import UserError
 from ..onnx.check import suggest_gears
 from ..onnx.inspect import summarize
 from ..spec import DeploySpec, guess_layout, save_document
@@ -24,6 +25,34 @@ from ..presets import DEFAULT_PRESET, PRESETS, preset_from_metadata
 
 PathLike = Union[str, "os.PathLike[str]"]
 _ULTRALYTICS_TASKS = {"detect": "detect", "segment": "segment", "classify": "classify"}
+
+
+def bare_spec(model: PathLike, soc: str = DEFAULT_SOC, cann: str = DEFAULT_CANN) -> DeploySpec:
+    """The spec convert uses for an ONNX model given without one: its inputs and outputs as they are (dynamic
+    dims -1), validated as any spec is."""
+    summary = summarize(model)
+    inputs = [{"name": t.name, "shape": [d if isinstance(d, int) else -1 for d in t.shape], "dtype": t.dtype,
+               "layout": guess_layout(t.shape)} for t in summary.inputs]
+    return DeploySpec.from_dict({"model": os.path.abspath(str(model)), "target": {"soc_version": soc, "cann": cann},
+                                 "inputs": inputs, "outputs": [{"name": t.name} for t in summary.outputs]},
+                                source="generated spec")
+
+
+def refuse_invalid(spec: DeploySpec, source: str) -> None:
+    """A UserError listing every problem: the rules convert applies against the model, then ATC's option rules."""
+    from ..ascend.atc import build_argv
+    from ..onnx.spec_rules import spec_problems
+
+    problems = spec_problems(spec)
+    if not problems:
+        try:
+            build_argv(spec, absolute_paths=True)
+        except UserError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserError("{}: {} problem(s): {}".format(source, len(problems), "; ".join(problems)),
+                        hint="fix the spec (omdeploy spec --schema lists the keys; omdeploy inspect MODEL shows "
+                             "the model's inputs and outputs)")
 
 
 def relative_to(path: PathLike, spec_file: PathLike, base_dir: PathLike = ".") -> str:
