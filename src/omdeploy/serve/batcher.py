@@ -65,21 +65,28 @@ class MicroBatcher:
             else:
                 self._stream(first)
 
-    def _batch(self, first: Tuple[str, Any, Future, float]) -> None:
+    def _gather(self, first: Tuple[str, Any, Future, float], most: int,
+                timeout: Optional[Callable[[], float]]) -> List[Tuple[str, Any, Future, float]]:
+        """`first` and the queued jobs of its kind behind it, up to `most`: waiting up to timeout() for each, or
+        taking only what is queued already (timeout None). A job of another kind is kept for the next round."""
         jobs = [first]
-        deadline = time.perf_counter() + self.delay_s
-        while len(jobs) < self.max_batch:
+        while len(jobs) < most:
             try:
-                nxt = self._queue.get(timeout=max(0.0, deadline - time.perf_counter()))
+                nxt = self._queue.get_nowait() if timeout is None else self._queue.get(timeout=timeout())
             except queue.Empty:
                 break
-            if nxt is None:
+            if nxt is None:  # shutting down: leave the sentinel for the loop
                 self._queue.put(None)
                 break
             if nxt[0] != first[0]:
                 self._taken = nxt
                 break
             jobs.append(nxt)
+        return jobs
+
+    def _batch(self, first: Tuple[str, Any, Future, float]) -> None:
+        deadline = time.perf_counter() + self.delay_s
+        jobs = self._gather(first, self.max_batch, lambda: max(0.0, deadline - time.perf_counter()))
         start = time.perf_counter()
         wait = start - min(j[3] for j in jobs)
         try:
@@ -95,19 +102,7 @@ class MicroBatcher:
 
     def _stream(self, first: Tuple[str, Any, Future, float]) -> None:
         """`first` and the jobs of its kind already queued behind it, through one stream; no waiting for more."""
-        jobs = [first]
-        while len(jobs) < self.stream_max:
-            try:
-                nxt = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if nxt is None:
-                self._queue.put(None)
-                break
-            if nxt[0] != first[0]:
-                self._taken = nxt
-                break
-            jobs.append(nxt)
+        jobs = self._gather(first, self.stream_max, None)
         start = time.perf_counter()
         done = 0
         try:
