@@ -41,3 +41,57 @@ def test_a_severity_outside_the_three_is_refused_and_errors_sort_first():
     found = by_severity([Finding("info", "a", ""), Finding("error", "b", ""), Finding("warning", "c", ""),
                          Finding("error", "d", "")])
     assert [f.rule for f in found] == ["b", "d", "c", "a"]
+
+
+def _emitted_rule_ids():
+    """The rule ids the source code writes into Finding(...) / jpeg Problem(...) calls, read from the code
+    itself (not from the registry): literals, plus the jpeg codes chosen by an expression."""
+    import ast
+    from pathlib import Path
+
+    import omdeploy
+
+    found = {}
+    for path in Path(omdeploy.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assigned = {}  # name -> the expressions assigned to it (a rule id chosen before the call)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                assigned.setdefault(node.targets[0].id, []).append(node.value)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("Finding", "Problem"):
+                arg = node.args[1 if node.func.id == "Finding" else 0] if node.args else None
+                sources = [arg] + (assigned.get(arg.id, []) if isinstance(arg, ast.Name) else []) if arg else []
+                nodes = [n for source in sources for n in ast.walk(source)]
+                keys = {id(n.slice) for n in nodes if isinstance(n, ast.Subscript)}  # row["id"]: a key, not an id
+                for const in nodes:
+                    if isinstance(const, ast.Constant) and isinstance(const.value, str) and const.value and \
+                            id(const) not in keys:
+                        found.setdefault(const.value, path.name)
+    return found
+
+
+def test_every_rule_a_finding_names_is_registered_and_every_registered_rule_is_reported_somewhere():
+    from omdeploy.ascend.setenv import rules as environment
+    from omdeploy.findings import rules
+    import re
+
+    from omdeploy.onnx import validity
+
+    registered = rules()
+    emitted = _emitted_rule_ids()
+    emitted.pop("unsupported.", None)  # "unsupported." + row id: one per data row
+    emitted.update({"unsupported." + row["id"]: "environment.json" for row in environment()["unsupported"]})
+    # validity.py returns (rule, message, fix, source) tuples that check.py turns into findings
+    text = open(validity.__file__, encoding="utf-8").read()
+    emitted.update({rule_id: "validity.py" for rule_id in re.findall(r'[(\[]\("([a-z-]+)", ', text)})
+    assert sorted(set(emitted) - set(registered)) == []  # a finding under a rule nobody can look up
+    assert sorted(set(registered) - set(emitted)) == []  # a registered rule that nothing reports
+    assert {r.checker for r in registered.values()} == {"check", "doctor", "jpeg"}
+
+
+def test_explain_looks_a_rule_up(cli):
+    r = cli("explain", "cann.versions", "--json")
+    assert r.code == 0 and json.loads(r.out)["checker"] == "doctor"
+    r = cli("explain", "progresive")
+    assert r.code == 2 and "did you mean 'progressive'" in r.err

@@ -4,10 +4,50 @@ environment, the `jpeg` checker and the rules behind them. One shape for `--json
 from __future__ import annotations
 
 import warnings
+import importlib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 SEVERITIES = ("error", "warning", "info")  # most severe first: the order findings are listed in
+
+
+class Rule(NamedTuple):
+    """One rule of one checker: what a Finding's `rule` id means."""
+    id: str
+    severity: str  # the worst severity it reports
+    what: str  # what it checks, in a line
+    checker: str  # check | doctor | convert | jpeg
+
+
+_RULES: Dict[str, Rule] = {}
+# the modules that register rules, imported on the first lookup (each registers at import)
+_RULE_MODULES = ("omdeploy.onnx.check_rules", "omdeploy.ascend.doctor_rules", "omdeploy.ascend.jpeg_rules")
+
+
+def register(checker: str, rows: Iterable[Tuple[str, str, str]]) -> Tuple[Rule, ...]:
+    """Add a checker's rules (id, worst severity, what it checks) to the one registry; an id is registered
+    once (a second checker reusing an id must mean the same rule)."""
+    added = []
+    for rule_id, severity, what in rows:
+        if severity not in SEVERITIES:
+            raise ValueError("rule {}: severity {!r} is not one of {}".format(rule_id, severity, SEVERITIES))
+        known = _RULES.get(rule_id)
+        if known is not None and known.checker != checker:
+            raise ValueError("rule {} is already {}'s".format(rule_id, known.checker))
+        _RULES[rule_id] = Rule(rule_id, severity, what, checker)
+        added.append(_RULES[rule_id])
+    return tuple(added)
+
+
+def rules() -> Dict[str, Rule]:
+    """Every registered rule by id (check's, doctor's and convert's environment rules, jpeg's)."""
+    for name in _RULE_MODULES:
+        importlib.import_module(name)
+    return dict(_RULES)
+
+
+def rule(rule_id: str) -> Optional[Rule]:
+    return rules().get(rule_id)
 
 
 @dataclass

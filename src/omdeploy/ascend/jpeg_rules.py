@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Dict, Optional, Tuple
 
 from .. import chips
+from ..findings import Rule, register
 
 # start-of-frame marker -> (coding process, whether JPEGD decodes it)
 SOF_PROCESSES: Dict[int, Tuple[str, bool]] = {
@@ -59,6 +60,24 @@ FIXES: Dict[str, str] = {
     "cut_short": "the scan data is cut short (an interrupted copy or download): copy or export the file again",
     "no_frame_size": "re-encode it: the height is only given after the scan (DNL marker), which JPEGD does not read",
 }
+
+
+# problem code -> what JPEGD needs (the omdeploy.findings registry; every code is an error: JPEGD refuses the file)
+RULES: Tuple[Rule, ...] = register("jpeg", tuple((code, "error", what) for code, what in (
+    ("progressive", "sequential Huffman coding (JPEGD refuses progressive JPEGs: 148052)"),
+    ("arithmetic", "Huffman coding (JPEGD refuses arithmetic coding)"),
+    ("lossless", "lossy baseline coding (JPEGD refuses lossless JPEGs)"),
+    ("precision", "8-bit samples"),
+    ("subsampling", "4:4:4, 4:2:2, 4:2:0, 4:4:0 or 4:0:0 sampling"),
+    ("colorspace", "YCbCr or grayscale (not CMYK, YCCK or RGB-coded)"),
+    ("too_small", "at least 32x32"),
+    ("too_large", "at most the chip's largest side (8192 unless the chip table says more)"),
+    ("jpeg2000", "a JPEG, not JPEG 2000"),
+    ("not_jpeg", "a JPEG file at all (others are decoded on the host)"),
+    ("truncated", "a frame header before the end of the file"),
+    ("cut_short", "the end-of-image marker: the whole file"),
+    ("no_frame_size", "the height in the frame header (not only in a DNL marker)"),
+)))
 
 
 def max_side(soc_version: Optional[str]) -> int:

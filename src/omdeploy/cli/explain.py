@@ -1,4 +1,5 @@
-"""omdeploy explain (CODE | LOGFILE | PLOG_DIR | -): what an aclError code or a CANN log means, and the fix."""
+"""omdeploy explain (CODE | RULE | LOGFILE | PLOG_DIR | -): what an aclError code, a finding's rule or a CANN log
+means, and the fix."""
 from __future__ import annotations
 
 import re
@@ -91,8 +92,9 @@ def _diagnose(logs: List[LogText], show_progress: bool) -> List[Diagnosis]:
 def register(app: typer.Typer) -> None:
     @app.command("explain")
     def explain_cmd(
-        target: str = typer.Argument(..., help="An aclError code (507011), an ATC code (EC0010), a log file, a "
-                                               "plog directory (~/ascend/log/debug/plog/) or - for stdin."),
+        target: str = typer.Argument(..., help="An aclError code (507011), an ATC code (EC0010), a finding's rule "
+                                               "(opset-range), a log file, a plog directory "
+                                               "(~/ascend/log/debug/plog/) or - for stdin."),
         as_json: bool = JsonOption,
     ) -> None:
         """Explain an error code or find the root cause in ATC output, plogs or a Python traceback."""
@@ -102,8 +104,17 @@ def register(app: typer.Typer) -> None:
         if _LOG_CODE.match(target) and not is_path:
             return _explain_log_code(target.upper(), as_json)
         if target != "-" and not is_path:
-            raise UserError("expected an error code, a log file, a plog directory or -, got '{}' (no such "
-                            "file)".format(target), hint=_HINT)
+            from ..findings import rule, rules
+
+            known = rule(target)
+            if known is not None:  # a rule id from a finding of check, doctor, convert or jpeg
+                emit(known._asdict(), as_json, lambda c: c.print("{} ({}'s rule, at worst {}): checks {}".format(
+                    known.id, known.checker, known.severity, known.what), markup=False))
+                return None
+            from ..errors import did_you_mean
+
+            raise UserError("expected an error code, a rule id, a log file, a plog directory or -, got '{}' (no such "
+                            "file, no rule of that id{})".format(target, did_you_mean(target, rules())), hint=_HINT)
         try:
             logs = read_logs(target)
         except OSError as exc:

@@ -10,39 +10,34 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .. import chips
 from ..errors import UserError, one_of
+from ..findings import Rule, register
 
 SUPPORT_FILE = Path(__file__).resolve().parent.parent / "data" / "atc_onnx_support.json"
 # socs that take no true dynamic shape (ranges / bare -1 without gears): a chip fact, in the chip table
 NO_DYNAMIC_SHAPE_SOCS = chips.NO_DYNAMIC_SHAPE_SOCS
 
 
-class Rule(NamedTuple):
-    id: str
-    severity: str  # the worst severity the rule reports: error | warning | info
-    what: str
-
-
 # Every rule check() runs, in the order findings are reported. tests/onnx/test_check.py has a test per id.
-RULES: Tuple[Rule, ...] = (
-    Rule("external-data", "error", "external weight files present and complete"),
-    Rule("onnx-checker", "error", "onnx.checker with shape inference accepts the model"),
-    Rule("onnxruntime-load", "error", "onnxruntime loads the model"),
-    Rule("spec-model", "error", "the spec agrees with the model (the rules spec and convert apply)"),
-    Rule("opset-range", "error", "ai.onnx opset inside the range the target CANN's ATC parses"),
-    Rule("foreign-domain", "error", "operators only from the ai.onnx domain"),
-    Rule("extra-opset-import", "warning", "one opset domain declared (ATC allows one domain_version field)"),
-    Rule("op-newer-than-parser", "error", "every operator exists at the highest opset the target CANN parses"),
-    Rule("known-op", "error", "operators known to break ATC (table in data/atc_onnx_support.json)"),
-    Rule("dynamic-dims", "error", "dynamic input dims are covered by gears or frozen"),
-    Rule("wide-dtype", "warning", "float64 / int64 inputs, outputs and casts that ATC casts or refuses"),
-    Rule("input-memory", "error", "the peak device memory (weights, inputs, outputs, live activations) fits"),
-    Rule("input-layout", "warning", "image inputs are NCHW (ATC's ONNX parser takes NCHW, NCDHW or ND)"),
-    Rule("preprocess-policy", "warning", "the spec resizes as the framework the exporter's metadata names"),
-)
+RULES: Tuple[Rule, ...] = register("check", (
+    ("external-data", "error", "external weight files present and complete"),
+    ("onnx-checker", "error", "onnx.checker with shape inference accepts the model"),
+    ("onnxruntime-load", "error", "onnxruntime loads the model"),
+    ("spec-model", "error", "the spec agrees with the model (the rules spec and convert apply)"),
+    ("opset-range", "error", "ai.onnx opset inside the range the target CANN's ATC parses"),
+    ("foreign-domain", "error", "operators only from the ai.onnx domain"),
+    ("extra-opset-import", "warning", "one opset domain declared (ATC allows one domain_version field)"),
+    ("op-newer-than-parser", "error", "every operator exists at the highest opset the target CANN parses"),
+    ("known-op", "error", "operators known to break ATC (table in data/atc_onnx_support.json)"),
+    ("dynamic-dims", "error", "dynamic input dims are covered by gears or frozen"),
+    ("wide-dtype", "warning", "float64 / int64 inputs, outputs and casts that ATC casts or refuses"),
+    ("input-memory", "error", "the peak device memory (weights, inputs, outputs, live activations) fits"),
+    ("input-layout", "warning", "image inputs are NCHW (ATC's ONNX parser takes NCHW, NCDHW or ND)"),
+    ("preprocess-policy", "warning", "the spec resizes as the framework the exporter's metadata names"),
+))
 RULE_IDS = tuple(r.id for r in RULES)
 
 
