@@ -1,6 +1,6 @@
 """Will the DVPP JPEG decoder take this file? Decided from the JPEG headers alone, without decoding.
 
-    check_jpeg("photo.jpg", soc_version="Ascend310P3")  # -> JpegCheck(ok=False, problems=[progressive ...])
+    check_jpeg("photo.jpg", soc_version="Ascend310B4")  # -> JpegCheck(ok=False, problems=[progressive ...])
 
 Reads markers up to the first scan (SOS), seeking over segment payloads, so a check costs a few small reads
 whatever the file size. The rules are the data in `jpeg_rules`.

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..chips import DEFAULT_CANN, DEFAULT_SOC
 from ..spec import SPEC_SUFFIXES
 from ._output import EXIT_FAILURE_FOUND, JsonOption, emit, render_findings
 
@@ -34,9 +35,9 @@ def register(app: typer.Typer) -> None:
     def check_cmd(
         model: Path = typer.Argument(..., help="ONNX model, or a DeploySpec (.yaml/.json) naming one."),
         soc: Optional[str] = typer.Option(None, "--soc", help="Target soc_version (default: the spec's, "
-                                                              "else Ascend310P3)."),
+                                                              "else {}).".format(DEFAULT_SOC)),
         cann: Optional[str] = typer.Option(None, "--cann", help="CANN version on the box (default: the spec's, "
-                                                                "else 8.0)."),
+                                                                "else {}).".format(DEFAULT_CANN)),
         spec_path: Optional[Path] = typer.Option(None, "--spec", help="DeploySpec with frozen shapes, layouts "
                                                                       "and gears."),
         as_json: bool = JsonOption,

@@ -1,6 +1,6 @@
 """The ATC pre-flight: what in an ONNX model would make ATC refuse it (or the box fail on it), before ATC runs.
 
-    report = check("model.onnx", soc="Ascend310P3", cann="8.0")
+    report = check("model.onnx", soc="Ascend310B4", cann="8.1.RC1")
     report.ok            # False when an error-severity finding exists
     report.findings      # each with rule, severity, message, fix, node names
 

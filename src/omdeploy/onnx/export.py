@@ -1,6 +1,6 @@
 """PyTorch -> ONNX with ATC's needs as the defaults, verified against torch before it is called done.
 
-    result = export(model, torch.zeros(1, 3, 224, 224), "model.onnx", cann="8.0")
+    result = export(model, torch.zeros(1, 3, 224, 224), "model.onnx", cann="8.1.RC1")
     result.max_abs_error   # onnxruntime vs torch over the example, random and real-image inputs
 
 Defaults: the TorchScript-based exporter (dynamo=False), an opset inside the target CANN's accepted range

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..chips import DEFAULT_CANN
 from ..bundle.report import Check, CheckReport
 
 # the one list of what the docs leave open for hardware: docs/bundle.md ("Open for hardware") shows it, and a
@@ -306,7 +307,7 @@ def selftest(soc: Optional[str] = None, work: Optional[Path] = None, doctor: Opt
         folder = Path(work) if work is not None else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         run = _Run(soc, folder, say)  # type: ignore[arg-type]
-        cann = install.version or "8.0" if install else "8.0"
+        cann = (install.version if install else None) or DEFAULT_CANN
         mindx = available("mindx.sdk")
         for tiny in tiny_models(folder, soc, cann):  # type: ignore[arg-type]
             say("{}: atc, then pyACL{} vs onnxruntime vs the simulator".format(tiny.name, ", MindX" if mindx else ""))

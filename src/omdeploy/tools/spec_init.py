@@ -1,7 +1,7 @@
 """A complete, portable starting DeploySpec for an ONNX model (`omdeploy spec --init`), and spec paths made
 relative to the spec file (specs resolve their paths relative to themselves, so the pair travels to the box).
 
-    spec = init_spec("det.onnx", "det.deploy.yaml", soc="Ascend310P3", cann="8.0")
+    spec = init_spec("det.onnx", "det.deploy.yaml", soc="Ascend310B4", cann="8.1.RC1")
     save_portable(spec, "det.deploy.yaml")
 
 The task, preprocessing and labels come from what exporters embed in metadata_props: Ultralytics (`task`,
