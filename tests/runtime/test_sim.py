@@ -241,7 +241,10 @@ def test_output_type_from_the_atc_options(overflow_onnx):
     with Session(overflow_onnx, backend="sim", spec=spec) as s:
         assert "--output_type=FP16" in s.describe()["atc_argv"]
         assert s.run({"x": x64()})["y"].dtype == np.float16
-    assert sim.output_types(["atc", "--output_type=y:0:UINT8;z:0:FP32"]) == {"y": "UINT8", "z": "FP32"}
+    from omdeploy.ascend.atc import output_type_entries
+
+    assert output_type_entries("y:0:UINT8;z:0:FP32") == {"y": "UINT8", "z": "FP32"}
+    assert output_type_entries("input:0:0:FP16") == {"input:0": "FP16"}  # a name with a colon
 
 
 @pytest.mark.parametrize("output_type, dtype", sorted(sim._OUTPUT_DTYPES.items()))

@@ -361,6 +361,22 @@ def _gear_value(spec: DeploySpec) -> Tuple[str, str]:
     return option, ";".join(",".join(str(v) for v in g) for g in dynamic.gear_tuples())
 
 
+def output_type_entries(value: Optional[str]) -> Dict[str, str]:
+    """An --output_type value: {"": TYPE} for every output, or {node: TYPE} per 'node:index:TYPE' entry (the
+    node name ends at the second colon from the right: names may hold colons)."""
+    if not value:
+        return {}
+    if ":" not in value:
+        return {"": value}
+    return {parts[0]: parts[2] for parts in (item.rsplit(":", 2) for item in value.split(";") if item)
+            if len(parts) == 3}
+
+
+def output_types(spec: DeploySpec) -> Dict[str, str]:
+    """The dtype ATC gives each output for this spec (from the same value build_argv writes)."""
+    return output_type_entries(_output_type(spec))
+
+
 def _output_type(spec: DeploySpec) -> Optional[str]:
     if spec.atc.output_type:
         return spec.atc.output_type

@@ -651,8 +651,10 @@ class SimBackend(Backend):
         self.gears, self.pad_batch = Gears.from_spec(self.spec), pad_batch
 
     def _output_info(self, value: Any) -> TensorInfo:
+        from ..ascend.atc import output_types
+
         dims, dtype = _value_type(value)
-        types = output_types(self.atc_argv)
+        types = output_types(self.spec)
         declared = types.get(value.name, types.get(""))
         if declared is not None and value.name not in self.layer_names:
             dtype = np.dtype(_OUTPUT_DTYPES[declared])
@@ -737,14 +739,6 @@ class SimBackend(Backend):
 
     def close(self) -> None:
         self._session = None
-
-
-def output_types(atc_argv: Sequence[str]) -> Dict[str, str]:
-    """--output_type of an ATC argv: {"": TYPE} for every output, or {output: TYPE} per 'name:k:TYPE' entry."""
-    value = next((a.split("=", 1)[1] for a in atc_argv if a.startswith("--output_type=")), "")
-    if value and ":" not in value:
-        return {"": value}
-    return {entry.rsplit(":", 2)[0]: entry.rsplit(":", 2)[2] for entry in value.split(";") if entry}
 
 
 def _model_hw(item: DeviceInput, value: np.ndarray) -> Tuple[int, int]:
