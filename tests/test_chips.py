@@ -98,7 +98,7 @@ def test_jpegd_size_limit_per_chip(soc, side):
 def test_overflow_modes_per_chip():
     """aclrtSetDeviceSatMode [acl-overflow-mode]: Atlas inference (310, 310P, 310B) and training (910A) chips
     saturate only; Atlas A2/A3 (910B, 910_93) default to inf/NaN and can switch to saturation."""
-    from omdeploy.runtime.sim import overflow_mode
+    from omdeploy.ascend.precision import overflow_mode
 
     for soc in ("Ascend310", "Ascend310P3", "Ascend310B4", "Ascend910A", "Ascend910"):
         assert overflow_mode(soc) == "saturation"

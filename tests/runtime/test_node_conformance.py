@@ -68,7 +68,7 @@ def emulate(model, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     from onnx import numpy_helper
     from onnx.reference import ReferenceEvaluator
 
-    from omdeploy.runtime.sim import EXACT_INPUTS, FP32_ONLY_OPS, _to_integer
+    from omdeploy.ascend.precision import EXACT_INPUTS, FP32_ONLY_OPS, _to_integer
 
     values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     values.update(feeds)

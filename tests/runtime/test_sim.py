@@ -9,6 +9,7 @@ import pytest
 from omdeploy.errors import UserError
 from omdeploy.runtime import Session
 from omdeploy import chips
+from omdeploy.ascend import precision
 from omdeploy.runtime import sim
 from omdeploy.spec import DeploySpec
 
@@ -100,10 +101,10 @@ ANY_FP16 = {m: m != "must_keep_origin_dtype" for m in COLLAPSES}
 
 
 def test_every_precision_mode_has_an_expectation():
-    assert set(COLLAPSES) == set(MATMUL_WRITES_FP16) == set(sim.PRECISION_POLICIES)
+    assert set(COLLAPSES) == set(MATMUL_WRITES_FP16) == set(precision.PRECISION_POLICIES)
 
 
-@pytest.mark.parametrize("mode", sorted(sim.PRECISION_POLICIES))
+@pytest.mark.parametrize("mode", sorted(precision.PRECISION_POLICIES))
 def test_precision_mode_decides_where_float16_overflows(mode, overflow_onnx):
     ref = fp32(overflow_onnx, {"x": x64()})["y"]
     with Session(overflow_onnx, backend="sim", spec=spec_for(overflow_onnx, precision_mode=mode),
@@ -140,28 +141,28 @@ FP32_ONLY = ("NonMaxSuppression", "TopK", "RoiAlign", "Range", "CumSum", "Random
 
 
 def test_op_classes_are_the_cited_ones():
-    assert (set(sim.CUBE_OPS), set(sim.MIX_PRECISION_FP32_OPS), set(sim.FP32_ONLY_OPS)) == (
+    assert (set(precision.CUBE_OPS), set(precision.MIX_PRECISION_FP32_OPS), set(precision.FP32_ONLY_OPS)) == (
         set(CUBE), set(MIXED_FP32), set(FP32_ONLY))
 
 
 @pytest.mark.parametrize("op", CUBE)
 def test_cube_ops_run_in_fp16_in_every_fp16_policy(op):
-    assert all(sim._runs_fp16(op, ops) for ops in ("all", "mixed", "cube"))
-    assert not sim._runs_fp16(op, "none")
+    assert all(precision._runs_fp16(op, ops) for ops in ("all", "mixed", "cube"))
+    assert not precision._runs_fp16(op, "none")
 
 
 @pytest.mark.parametrize("op", MIXED_FP32)
 def test_mixed_precision_keeps_sensitive_ops_in_fp32(op):
-    assert not sim._runs_fp16(op, "mixed") and sim._runs_fp16(op, "all") and not sim._runs_fp16(op, "cube")
+    assert not precision._runs_fp16(op, "mixed") and precision._runs_fp16(op, "all") and not precision._runs_fp16(op, "cube")
 
 
 @pytest.mark.parametrize("op", FP32_ONLY)
 def test_fp32_only_ops_never_run_in_fp16(op):
-    assert not any(sim._runs_fp16(op, ops) for ops in ("all", "mixed", "cube", "none"))
+    assert not any(precision._runs_fp16(op, ops) for ops in ("all", "mixed", "cube", "none"))
 
 
 def test_an_ordinary_op_follows_the_policy():
-    assert [sim._runs_fp16("Relu", ops) for ops in ("all", "mixed", "cube", "none")] == [True, True, False, False]
+    assert [precision._runs_fp16("Relu", ops) for ops in ("all", "mixed", "cube", "none")] == [True, True, False, False]
 
 
 def test_kept_fp32_ops_are_named_and_exact(tmp_path):
@@ -448,10 +449,10 @@ def test_inf_nan_mode_on_a2_chips_and_refused_where_the_chip_saturates_only(tmp_
     with Session(model, backend="sim", spec=spec_for(model, target={"soc_version": "Ascend910B4"})) as s:
         y = s.run({"a": OVERFLOWING, "b": OVERFLOWING})["y"]
     assert np.isposinf(y[0, 0]) and np.isneginf(y[0, 1]) and np.isnan(y[0, 3])
-    assert sim.overflow_mode("Ascend910B4", "saturation") == "saturation"
-    assert sim.overflow_mode("Ascend310B4") == "saturation"
+    assert precision.overflow_mode("Ascend910B4", "saturation") == "saturation"
+    assert precision.overflow_mode("Ascend310B4") == "saturation"
     with pytest.raises(UserError, match="saturation"):
-        sim.overflow_mode("Ascend310P3", "inf_nan")
+        precision.overflow_mode("Ascend310P3", "inf_nan")
 
 
 def test_a_constant_beyond_fp16_is_reported_by_name(tmp_path, caplog):

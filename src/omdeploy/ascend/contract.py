@@ -151,12 +151,11 @@ def onnx_sources(model: Any) -> List[Source]:
 
     from .._optional import require
 
+    from ..onnx.graph import real_inputs
+
     onnx = require("onnx", "reading the model's inputs")
-    initializers = {t.name for t in model.graph.initializer}
     out: List[Source] = []
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
+    for value in real_inputs(model.graph):
         tensor = value.type.tensor_type
         dims: List[Dim] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim]
         out.append((value.name, dims, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name))

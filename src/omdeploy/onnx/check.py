@@ -20,7 +20,8 @@ from ..chips import DEFAULT_CANN, DEFAULT_SOC, SOC_VERSIONS
 from ..spec import DeploySpec, guess_layout
 from . import check_rules as rules
 from . import validity
-from .inspect import TensorSummary, iter_nodes, load_model, tensor_summary
+from .graph import iter_nodes, real_inputs
+from .inspect import TensorSummary, load_model, tensor_summary
 from .memory import MIB, peak_memory
 from .spec_rules import STATIC_MODEL_SOURCE, spec_problems
 
@@ -221,7 +222,7 @@ def rule_op_newer_than_parser(ctx: _Context) -> List[Finding]:
 
 def _constant_tensors(graph: Any) -> set:
     """Tensors computed from initializers and Constant nodes alone: constant folding removes their nodes."""
-    inputs = {v.name for v in graph.input} - {t.name for t in graph.initializer}
+    inputs = {v.name for v in real_inputs(graph)}
     constant = {t.name for t in graph.initializer}
     for node in graph.node:
         if all(not name or (name in constant and name not in inputs) for name in node.input) and \
@@ -473,10 +474,9 @@ def check(model: Union[str, os.PathLike, Any], soc: Optional[str] = None, cann: 
         model = load_model(model, load_external_data=False)
     facts: Dict[str, Any] = {"exporter": validity.exporter(model)}
     graph = model.graph
-    initializers = {t.name for t in graph.initializer}
     opset = next((int(o.version) for o in model.opset_import if _is_default_domain(o.domain)), None)
     opsets = rules.opset_range(cann)
-    ctx = _Context(model, soc, cann, opset, opsets, [tensor_summary(v) for v in graph.input if v.name not in initializers],
+    ctx = _Context(model, soc, cann, opset, opsets, [tensor_summary(v) for v in real_inputs(graph)],
                    [tensor_summary(v) for v in graph.output], spec, facts, path or None)
     findings: List[Finding] = []
     for rule_id in rules.RULE_IDS:

@@ -5,10 +5,11 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .._optional import require
 from ..errors import UserError
+from .graph import iter_nodes, real_inputs
 
 Dim = Union[int, str]
 
@@ -99,8 +100,7 @@ def load_model(path: Union[str, os.PathLike], load_external_data: bool = True) -
 
 def check_spec_inputs(spec: Any, model: Any) -> None:
     """A spec input the model does not have, or with another rank, is refused: ATC stops on it (E10001)."""
-    initializers = {t.name for t in model.graph.initializer}
-    actual = {v.name: _shape(v) for v in model.graph.input if v.name not in initializers}
+    actual = {v.name: _shape(v) for v in real_inputs(model.graph)}
     for item in spec.inputs:
         if item.name not in actual:
             raise UserError("spec input {!r} is not an input of {}; its inputs are: {}".format(
@@ -109,18 +109,6 @@ def check_spec_inputs(spec: Any, model: Any) -> None:
         if item.shape and dims and len(item.shape) != len(dims):
             raise UserError("spec input {!r} has {} dims {}, the model's has {} {}".format(
                 item.name, len(item.shape), list(item.shape), len(dims), dims))
-
-
-def iter_nodes(graph: Any) -> Iterator[Any]:
-    """Every node, including those inside If/Loop/Scan subgraphs."""
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == attr.GRAPH:
-                yield from iter_nodes(attr.g)
-            elif attr.type == attr.GRAPHS:
-                for g in attr.graphs:
-                    yield from iter_nodes(g)
 
 
 def _shape(value_info: Any) -> List[Dim]:

@@ -78,15 +78,13 @@ def _count(dims: Any) -> int:
 
 def input_shapes(model: Any, spec: Any = None) -> Dict[str, Optional[List[int]]]:
     """Each model input's shape on the device: the spec's static dims, dynamic dims at the largest gear."""
+    from .graph import real_inputs
     from .inspect import _shape
 
-    initializers = {t.name for t in model.graph.initializer}
     gear = largest_gear(spec)
     mode = spec.dynamic.mode if spec is not None and spec.dynamic is not None else None
     result: Dict[str, Optional[List[int]]] = {}
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
+    for value in real_inputs(model.graph):
         dims: List[Any] = list(_shape(value))
         entry = spec.input(value.name) if spec is not None else None
         if entry is not None and entry.shape and len(entry.shape) == len(dims):

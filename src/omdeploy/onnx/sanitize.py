@@ -19,6 +19,7 @@ from ..fileio import write_with
 from ..errors import ToolchainError, UserError, check_output_file, did_you_mean, one_of
 from ..spec import PreprocessSpec
 from .dtypes import numpy_dtype
+from .graph import ai_onnx_opset
 from .inspect import load_model, summarize
 from .irversion import IR_INITIALIZERS_OUTSIDE_INPUTS, stamp_lowest_ir_version
 from .verify import (DEFAULT_ATOL, DEFAULT_RTOL, Verification, check_valid, check_verify_options, image_feed,
@@ -57,13 +58,10 @@ def parse_input_shapes(items: Sequence[str]) -> Dict[str, List[int]]:
     return parse_named(items, "--shape", "D1,D2,... (e.g. x:1,3,640,640)", int, minimum=1)
 
 
-def _opset(model: Any) -> int:
-    return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
-
-
 def _graph_inputs(model: Any) -> List[Any]:
-    initializers = {t.name for t in model.graph.initializer}
-    return [v for v in model.graph.input if v.name not in initializers]
+    from .graph import real_inputs
+
+    return real_inputs(model.graph)
 
 
 def _dims(value_info: Any) -> List[Any]:
@@ -97,7 +95,7 @@ def freeze_inputs(model: Any, shapes: Dict[str, List[int]]) -> None:
 
 def convert_opset(model: Any, target: int) -> Any:
     onnx = require("onnx", "converting the opset")
-    current = _opset(model)
+    current = ai_onnx_opset(model)
     hint = ("re-export at opset {0}: from PyTorch with the TorchScript exporter, `omdeploy export ... --opset {0}` "
             "(torch.onnx.export(..., dynamo=False, opset_version={0}); the dynamo exporter, torch >= 2.9's "
             "default, targets opset 18); from Paddle, paddle2onnx --opset_version {0}".format(target))
@@ -113,7 +111,7 @@ def convert_opset(model: Any, target: int) -> Any:
 
 
 def drop_unused_opset_imports(model: Any) -> List[str]:
-    from .inspect import iter_nodes
+    from .graph import iter_nodes
 
     used = {n.domain for n in iter_nodes(model.graph)} | {f.domain for f in model.functions}
     keep = [o for o in model.opset_import if o.domain in ("", "ai.onnx") or o.domain in used]
@@ -182,10 +180,10 @@ def sanitize(model: PathLike, out: PathLike, input_shapes: Optional[Dict[str, Li
         step("fold constants and simplify (onnxslim)")
         work = simplify(work)
         steps.append("folded constants and simplified (onnxslim)")
-    if opset is not None and opset != _opset(work):
-        step("convert opset {} -> {}".format(_opset(work), opset))
+    if opset is not None and opset != ai_onnx_opset(work):
+        step("convert opset {} -> {}".format(ai_onnx_opset(work), opset))
         work = convert_opset(work, opset)
-        steps.append("converted opset {} -> {}".format(_opset(original), opset))
+        steps.append("converted opset {} -> {}".format(ai_onnx_opset(original), opset))
     dropped = drop_unused_opset_imports(work)
     if dropped:
         steps.append("dropped unused opset domains " + ", ".join(dropped))

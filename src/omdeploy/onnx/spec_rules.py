@@ -20,8 +20,9 @@ STATIC_MODEL_SOURCE = "a field report (encodeModel: dims gears on a static expor
 
 
 def _model_io(model: Any):
-    initializers = {t.name for t in model.graph.initializer}
-    inputs = {v.name: _shape(v) for v in model.graph.input if v.name not in initializers}
+    from .graph import real_inputs
+
+    inputs = {v.name: _shape(v) for v in real_inputs(model.graph)}
     outputs = {v.name: _shape(v) for v in model.graph.output}
     return inputs, outputs
 

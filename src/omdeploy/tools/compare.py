@@ -627,7 +627,7 @@ def compare_layers(model_path: Path, ref_spec: Optional[DeploySpec], target_spec
     first whose cosine drops below `cosine_min` or that holds inf/NaN is where the error jumps."""
     import tempfile
 
-    from ..runtime.sim import expose_intermediates, fuse_graph, intermediate_names
+    from ..onnx.graph import expose_intermediates, fuse_graph, intermediate_names
 
     fused = fuse_graph(str(model_path))
     producers = {out: node for node in fused.graph.node for out in node.output}

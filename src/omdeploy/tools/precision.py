@@ -73,7 +73,7 @@ def relocated(spec: DeploySpec, new_dir: Path, keep_file: Optional[Path], relati
 
 
 def _write_keep(path: Path, names: Sequence[str]) -> Path:
-    from ..runtime.sim import KeepDtype
+    from ..ascend.precision import KeepDtype
 
     with atomic_open(path, "w") as handle:
         handle.write(KeepDtype(tuple(names)).to_text())
@@ -87,7 +87,8 @@ def find_keep_set(spec_path: Path, inputs: Sequence[Path] = (), random: int = 0,
                   progress: Optional[Callable[[str], None]] = None) -> PrecisionResult:
     """The smallest set the greedy search finds of nodes to keep in fp32 so that compare (the spec's thresholds,
     task-aware) passes between the spec on onnxruntime and the spec simulated."""
-    from ..runtime.sim import PRECISION_POLICIES, apply_precision, fuse_graph
+    from ..ascend.precision import PRECISION_POLICIES, apply_precision
+    from ..onnx.graph import fuse_graph
     from .compare import compare_layers, compare_sides, make_samples, open_side, feed_infos
 
     say = progress or (lambda text: None)
