@@ -22,13 +22,12 @@ tests/fakes/acl; not yet run on hardware. What it does about the field report's 
 """
 from __future__ import annotations
 
-import atexit
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +36,7 @@ from ..errors import ToolchainError, UserError
 from ..log import info_once, logger, warning_once
 from ..spec import Sidecar
 from .base import Backend, Dim, TensorInfo
+from .once import OncePerProcess
 from .gears import Gears, Plan, slice_batch
 
 # aclDataType and aclFormat codes (docs/reference.md [pyacl])
@@ -114,34 +114,6 @@ load_sidecar = Sidecar.load_if_valid
 
 
 # ---- the process-wide runtime --------------------------------------------------------------------
-class OncePerProcess:
-    """What an on-box runtime sets up once per process, and the models to release before tearing it down."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.owns_init = False  # False when another library initialised the runtime first
-        self.open_models: Set[Backend] = set()
-        self._exit_hook = False
-
-    def teardown_at_exit(self, teardown: Callable[[], None]) -> None:
-        if not self._exit_hook:
-            atexit.register(teardown)
-            self._exit_hook = True
-
-    def opened(self, model: Backend) -> None:
-        with self.lock:
-            self.open_models.add(model)
-
-    def closed(self, model: Backend) -> None:
-        with self.lock:
-            self.open_models.discard(model)
-
-    def close_models(self) -> None:
-        with self.lock:
-            for model in list(self.open_models):
-                model.close()
-
-
 class _Runtime(OncePerProcess):
     """aclInit once per process, one context per device shared by every model on it."""
 

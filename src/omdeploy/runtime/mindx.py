@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ToolchainError, UserError
 from ..log import info_once, logger
 from ..spec import Sidecar
-from .acl import OncePerProcess, load_sidecar
+from .once import OncePerProcess
 from .base import Backend, TensorInfo, guess_layout
 
 APP_ERR_OK = 0
@@ -101,7 +101,7 @@ class MindxBackend(Backend):
             raise ToolchainError("MindX cannot load {}: {}".format(path, exc)) from None
         if not self._model:
             raise ToolchainError("MindX cannot load {} on device {}".format(path, self.device))
-        sidecar = load_sidecar(Sidecar.path_for(path))
+        sidecar = Sidecar.load_if_valid(Sidecar.path_for(path))
         declared = sidecar.inputs if sidecar and len(sidecar.inputs) == self._model.input_num else []
         self.inputs = [self._info(i, declared[i] if declared else None) for i in range(self._model.input_num)]
         self.outputs = [TensorInfo("output{}".format(i), self._shape(self._model.output_shape(i)),
