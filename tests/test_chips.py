@@ -106,3 +106,17 @@ def test_overflow_modes_per_chip():
             overflow_mode(soc, "inf_nan")
     for soc in ("Ascend910B4", "Ascend910_9391"):
         assert overflow_mode(soc) == "inf_nan" and overflow_mode(soc, "saturation") == "saturation"
+
+
+def test_the_default_chip_and_cann_are_spelled_only_in_the_chip_table():
+    """Issue 12's grep: the default soc and CANN live in data/chips.json; no Python file spells them."""
+    from pathlib import Path
+
+    import omdeploy
+    from omdeploy.chips import DEFAULT_CANN, DEFAULT_SOC
+
+    package = Path(omdeploy.__file__).parent
+    spelled = [str(p.relative_to(package)) for p in package.rglob("*.py")
+               if DEFAULT_SOC in p.read_text(encoding="utf-8") or '"{}"'.format(DEFAULT_CANN) in p.read_text(encoding="utf-8")]
+    assert spelled == []
+    assert DEFAULT_SOC in (package / "data" / "chips.json").read_text(encoding="utf-8")

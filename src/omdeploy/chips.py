@@ -21,6 +21,9 @@ def table() -> Dict[str, Any]:
 
 DEFAULT_SOC: str = table()["default_soc"]
 DEFAULT_CANN: str = table()["default_cann"]
+# how a soc_version is named, for hints and help (the default chip as the example)
+SOC_NAME_RULE = "'Ascend' + the Name column of `npu-smi info` on the box ({} -> {})".format(
+    DEFAULT_SOC[len("Ascend"):], DEFAULT_SOC)
 
 # every name ATC takes for --soc_version; the legacy ones (e.g. Ascend910) last
 LEGACY_SOC_VERSIONS: Tuple[str, ...] = tuple(table()["soc_versions"]["legacy"])

@@ -1,7 +1,7 @@
 """The end-to-end demo on real assets, the whole training-box workflow in one command:
 
 EfficientNet-Lite0 from its PyTorch weights -> export (verified against torch) -> inspect -> check (ATC
-pre-flight) -> convert plan for Ascend310P3 with fp16 input -> simulate the NPU and compare with fp32 on real
+pre-flight) -> convert plan for the default chip with fp16 input -> simulate the NPU and compare with fp32 on real
 photos -> run over a folder of photos -> bench on three backends; and OCR with PP-OCRv4 on a photo of a page.
 Everything lands in one report folder (report.json, report.md, the ATC script, the sidecar, results.jsonl).
 """
@@ -47,7 +47,7 @@ def export_efficientnet_lite0(weights: Path, out: Path, opset: int = 13, verify_
 
 
 def demo_spec(model: Path, labels: Path, fp16_input: bool = False) -> DeploySpec:
-    """The deployment: Ascend310P3, CANN 8.0, ATC's default force_fp16, optionally fp16 input."""
+    """The deployment: the default chip and CANN (omdeploy.chips), ATC's default force_fp16, optionally fp16 input."""
     from .zoo.efficientnet_lite import PREPROCESS
 
     return DeploySpec.from_dict({

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._optional import require
-from .chips import DEFAULT_CANN, DEFAULT_SOC, LEGACY_SOC_VERSIONS, SOC_VERSIONS  # noqa: F401 (re-exported)
+from .chips import DEFAULT_CANN, DEFAULT_SOC, LEGACY_SOC_VERSIONS, SOC_NAME_RULE, SOC_VERSIONS  # noqa: F401 (re-exported)
 from ._schema import SchemaError, describe, from_dict, to_dict
 from .errors import UserError
 from .fileio import write_text
@@ -60,7 +60,7 @@ def _choices(values, doc):
 @dataclass
 class TargetSpec:
     soc_version: str = field(default=DEFAULT_SOC, metadata=_choices(
-        SOC_VERSIONS, "'Ascend' + the Name column of `npu-smi info` on the box (310P3 -> Ascend310P3)"))
+        SOC_VERSIONS, SOC_NAME_RULE))
     cann: str = field(default=DEFAULT_CANN, metadata={"doc": "CANN toolkit version on the box, e.g. 8.0.0 or 8.0.RC3"})
 
     def validate(self) -> List[str]:

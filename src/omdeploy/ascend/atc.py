@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import UserError, did_you_mean, one_of
 from ..named import split_named
-from ..chips import NO_DYNAMIC_SHAPE_SOCS, SOC_VERSIONS  # no ranges / bare -1 without gears on 310, 310B
+from ..chips import DEFAULT_SOC, NO_DYNAMIC_SHAPE_SOCS, SOC_NAME_RULE, SOC_VERSIONS  # no ranges / bare -1 without gears on 310, 310B
 from ..spec import PRECISION_MODES, DeploySpec
 
 Options = Dict[str, str]
@@ -64,7 +64,7 @@ PRECISION_MODE_V2: Dict[str, str] = {"fp16": "force_fp16", "origin": "must_keep_
                                      "mixed_float16": "allow_mix_precision_fp16",
                                      "mixed_bfloat16": "allow_mix_precision_bf16"}
 
-VALUE_DOCS = {"soc_version": "'Ascend' + the Name column of `npu-smi info` on the box (310P3 -> Ascend310P3)"}
+VALUE_DOCS = {"soc_version": SOC_NAME_RULE}
 
 # (a, b, why): never together
 EXCLUSIVE: Tuple[Tuple[str, str, str], ...] = (
@@ -577,7 +577,7 @@ def check_placeholders(opts: Options, source: str = "atc command") -> None:
     if left:
         hints = []
         if _SHELL_VARIABLE.search(opts.get("soc_version", "")):
-            hints.append("--soc Ascend310P3 fills the chip (the Name column of `npu-smi info`, prefixed 'Ascend')")
+            hints.append("--soc {} fills the chip ({})".format(DEFAULT_SOC, SOC_NAME_RULE))
         if any(_BATCH_PLACEHOLDER.search(v) for v in opts.values()):
             hints.append("--batch N fills ${batch_size} / ${bs}")
         hints.append("replace any other $variable with its value as the script would")

@@ -4,7 +4,7 @@ Each chip takes two table rows (docs/reference.md [cann-install]):
     | NPU-id  Name  | Health | Power  Temp  [Hugepages used / total]          |
     | Chip-id [Device-id] | Bus-Id | AICore%  mem_used / mem_total [hbm_used / hbm_total] |
 A card with several chips repeats the pair (or repeats chip rows under one NPU row). The process table
-that follows is ignored. soc_version for ATC is 'Ascend' + Name (310P3 -> Ascend310P3).
+that follows is ignored. soc_version for ATC is 'Ascend' + Name (chips.SOC_NAME_RULE).
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ def load_source(source: Optional[Path], from_atc: Optional[str], soc: Optional[s
         return spec_from_atc(from_atc, base_dir=str(Path.cwd()), soc=soc, batch=batch)
     if source is None:
         raise UserError("expected a DeploySpec (.yaml/.json) or an ONNX model, got nothing",
-                        hint='omdeploy convert deploy.yaml | omdeploy convert model.onnx --soc Ascend310P3 | '
+                        hint='omdeploy convert deploy.yaml | omdeploy convert model.onnx --soc ' + DEFAULT_SOC + ' | '
                              'omdeploy convert --from-atc "atc --model=... ..."')
     suffix = source.suffix.lower()
     if suffix in SPEC_SUFFIXES:
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
     @app.command("convert")
     def convert_cmd(
         source: Optional[Path] = typer.Argument(None, help="A DeploySpec (.yaml/.json) or an ONNX model."),
-        soc: Optional[str] = typer.Option(None, "--soc", help="Target soc_version, e.g. Ascend310P3."),
+        soc: Optional[str] = typer.Option(None, "--soc", help="Target soc_version, e.g. {}.".format(DEFAULT_SOC)),
         cann: Optional[str] = typer.Option(None, "--cann", help="CANN version of the box, e.g. 8.0.0."),
         plan: bool = typer.Option(False, "--plan", help="Write the atc script, AIPP file and sidecar; run nothing."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for the outputs (default: here)."),

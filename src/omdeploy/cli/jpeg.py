@@ -8,7 +8,7 @@ import typer
 
 from ..ascend.jpeg import JPEG_SUFFIXES, JpegCheck, check_jpeg
 from ..errors import UserError, did_you_mean
-from ..chips import DEFAULT_SOC, SOC_VERSIONS
+from ..chips import DEFAULT_SOC, SOC_NAME_RULE, SOC_VERSIONS
 from ..tasks.image import files_with_suffixes
 from ._output import JsonOption, emit, table
 
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         """Check from the headers alone whether the DVPP JPEG decoder accepts each file, why not, how to fix it."""
         if soc not in SOC_VERSIONS:
             raise UserError("unknown soc_version {!r}{}".format(soc, did_you_mean(soc, SOC_VERSIONS)),
-                            hint="'Ascend' + the Name column of `npu-smi info`, e.g. Ascend310P3")
+                            hint=SOC_NAME_RULE)
         results = [check_jpeg(p, soc) for p in files_with_suffixes(paths, JPEG_SUFFIXES)]
         accepted = sum(r.ok for r in results)
         data = {"soc_version": soc, "files": [r.to_dict() for r in results],

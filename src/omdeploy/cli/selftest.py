@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..chips import SOC_NAME_RULE
 from ..errors import check_output_file
 from ._output import JsonOption, emit, err_console
 
@@ -31,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
             if soc not in SOC_VERSIONS:
                 raise UserError("--soc {!r} is not an Ascend soc_version{}".format(soc, did_you_mean(soc, SOC_VERSIONS)),
-                                hint="'Ascend' + the Name column of `npu-smi info` on the box, e.g. Ascend310P3")
+                                hint=SOC_NAME_RULE)
         say = (lambda text: None) if as_json else (lambda text: err_console.print(text, markup=False, style="dim"))
         result = selftest(soc=soc, work=keep, say=say)
         data = result.to_dict()

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from .._optional import require
 from ..findings import Finding, by_severity
 from ..errors import UserError, did_you_mean
-from ..chips import DEFAULT_CANN, DEFAULT_SOC, SOC_VERSIONS
+from ..chips import DEFAULT_CANN, DEFAULT_SOC, SOC_NAME_RULE, SOC_VERSIONS
 from ..spec import DeploySpec, guess_layout
 from . import check_rules as rules
 from . import validity
@@ -459,7 +459,7 @@ CHECKS: Dict[str, Callable[[_Context], List[Finding]]] = {
 def _validate_soc(soc: str) -> str:
     if soc not in SOC_VERSIONS:
         raise UserError("soc {!r} is not an Ascend soc_version{}".format(soc, did_you_mean(soc, SOC_VERSIONS)),
-                        hint="'Ascend' + the Name column of `npu-smi info` on the box, e.g. Ascend310P3")
+                        hint=SOC_NAME_RULE)
     return soc
 
 
