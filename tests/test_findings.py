@@ -63,7 +63,9 @@ def _emitted_rule_ids():
                 arg = node.args[1 if node.func.id == "Finding" else 0] if node.args else None
                 sources = [arg] + (assigned.get(arg.id, []) if isinstance(arg, ast.Name) else []) if arg else []
                 nodes = [n for source in sources for n in ast.walk(source)]
-                keys = {id(n.slice) for n in nodes if isinstance(n, ast.Subscript)}  # row["id"]: a key, not an id
+                # row["id"]: a key, not an id (Python 3.8 wraps the key in ast.Index)
+                keys = {id(getattr(n.slice, "value") if type(n.slice).__name__ == "Index" else n.slice)
+                        for n in nodes if isinstance(n, ast.Subscript)}
                 for const in nodes:
                     if isinstance(const, ast.Constant) and isinstance(const.value, str) and const.value and \
                             id(const) not in keys:
