@@ -77,6 +77,8 @@ def _cases() -> List[Tuple[str, List[str], int, str]]:
         ("bench/warmup-neg", ["bench", "{good}", "--warmup", "-1"], 2, "--warmup"),
         ("bench/iter-0", ["bench", "{good}", "-n", "0"], 2, "--iterations"),
         ("bench/iter-and-duration", ["bench", "{good}", "-n", "2", "--duration", "1"], 2, "not both"),
+        ("bench/duration-inf", ["bench", "{good}", "--duration", "inf"], 2, "--duration inf"),  # would never end
+        ("bench/duration-nan", ["bench", "{good}", "-t", "nan"], 2, "error:"),
         ("bench/report-folder", ["bench", "{good}", "-n", "1", "-o", "{o}"], 2, "folder"),
         ("bench/report-over-model", ["bench", "{good}", "-n", "1", "-o", "{good}"], 2, "overwrite"),
         ("bench/unknown-backend", ["bench", "{good}", "-b", "onxruntime", "-n", "1"], 2, "onnxruntime"),
@@ -96,6 +98,13 @@ def _cases() -> List[Tuple[str, List[str], int, str]]:
         ("sanitize/opset-5", ["sanitize", "{good}", "--opset", "5", "-o", "{o}/s5.onnx"], 2, "opset"),
         ("sanitize/over-input", ["sanitize", "{good}", "-o", "{good}"], 2, "overwrite"),
         ("sanitize/bad-shape", ["sanitize", "{good}", "--shape", "data:abc", "-o", "{o}/s.onnx"], 2, "error:"),
+        ("sanitize/huge-dim", ["sanitize", "{good}", "--shape", "data:1,3,48,99999999999999999999", "-o",
+                               "{o}/s.onnx"], 2, "at most"),  # was an internal ValueError
+        ("sanitize/huge-tensor", ["sanitize", "{good}", "--shape", "data:1,3,48,2000000000", "-o", "{o}/s.onnx"], 2,
+         "elements"),  # was an internal "array is too big"
+        ("compare/huge-shape", ["compare", "{good}", "{good}@sim", "--random", "1", "--shape", "data:1,3,70000,70000"],
+         2, "elements"),
+        ("explain/empty", ["explain", ""], 2, "empty"),  # was read as the current folder, exit 0
         ("sanitize/atol-neg", ["sanitize", "{good}", "--atol", "-1", "-o", "{o}/s.onnx"], 2, "error:"),
         ("check/bad-soc", ["check", "{good}", "--soc", "Ascend999"], 2, "Ascend"),
         ("check/bad-cann", ["check", "{good}", "--cann", "banana"], 2, "error:"),

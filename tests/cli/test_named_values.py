@@ -44,3 +44,18 @@ def test_atc_input_shape_and_sanitize_split_as_the_one_parser():
     assert _parse_input_shape("input:0:1,3,-1,-1;mask:") == [("input:0", ["1", "3", "-1", "-1"]), ("mask", [])]
     with pytest.raises(UserError, match="at least 1"):
         parse_input_shapes(["x:1,0,8,8"])
+
+
+def test_user_text_is_printed_as_typed_never_as_an_emoji(cli):
+    """rich turns ':smile:' into an emoji unless told not to; ONNX names hold colons ('in:0', 'a:fire:b')."""
+    r = cli("explain", "x:smile:y")
+    assert r.code == 2 and "'x:smile:y'" in r.err
+
+
+def test_a_bare_rule_id_is_the_rule_even_beside_a_file_of_that_name(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "opset-range").write_text("not a log\n")
+    r = cli("explain", "opset-range", "--json")
+    assert r.code == 0 and '"checker": "check"' in r.out
+    r = cli("explain", "./opset-range", "--json")  # the path spelling reads the file
+    assert r.code == 0 and '"diagnoses"' in r.out

@@ -546,3 +546,17 @@ def test_every_finding_names_its_source(tmp_path):
     found = [f for m in models for f in check(m, soc="Ascend310").findings]
     assert len({f.rule for f in found}) >= 6
     assert all(f.source for f in found), [f.rule for f in found if not f.source]
+
+
+def test_the_freeze_fix_is_a_command_sanitize_takes(assets):
+    """ppocr_mobile_v2_cls declares its batch as -1 (an exporter's 'any'): the suggested freeze must not keep
+    it, or `sanitize --shape` (positive dims) refuses the very command check printed."""
+    import re
+
+    from omdeploy.named import parse_shapes
+    from omdeploy.onnx.check import check
+
+    report = check(assets.model("ppocr_mobile_v2_cls.onnx"))
+    fix = next(f.fix for f in report.findings if f.rule == "dynamic-dims")
+    value = re.search(r"sanitize MODEL --shape (\S+?)`", fix).group(1)
+    assert parse_shapes([value]) == {"x": [1, 3, 640, 640]}

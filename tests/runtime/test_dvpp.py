@@ -81,7 +81,7 @@ def test_a_progressive_jpeg_and_a_png_fall_back_to_host_decoding_and_are_counted
         got = [session.run({"image": dvpp(p)})["planes"][0, ..., 0] for p in (progressive, png, baseline)]
         assert device.stats["dvpp_jpeg_decode_async"] - decodes == 1  # only the baseline JPEG reached JPEGD
         dvpp.close()
-    assert dvpp.summary() == {"dvpp": 1, "host": 2, "host_reasons": {"progressive": 1, "not a JPEG": 1}}
+    assert dvpp.summary() == {"dvpp": 1, "host": 2, "host_reasons": {"progressive": 1, "not_jpeg": 1}}
     np.testing.assert_array_equal(got[0], dvpp_nv12(progressive, (H, W)))  # the host path is the emulation
     np.testing.assert_array_equal(got[1], dvpp_nv12(png, (H, W)))
 
@@ -175,7 +175,7 @@ def dvpp_folder(assets, tmp_path):
     return sorted(folder.iterdir())
 
 
-WANT_DECODING = {"dvpp": 3, "host": 2, "host_reasons": {"progressive": 1, "not a JPEG": 1}}
+WANT_DECODING = {"dvpp": 3, "host": 2, "host_reasons": {"progressive": 1, "not_jpeg": 1}}
 
 
 def test_run_on_the_box_decodes_jpegs_with_dvpp_and_counts_the_host_fallbacks(fake_acl, manifest, device, assets,
@@ -219,3 +219,28 @@ def test_run_on_the_simulator_emulates_dvpp_from_the_file_and_counts_as_the_box_
             planes = dvpp_nv12(path, (H, W))[np.newaxis, ..., np.newaxis]
             want = top_k(next(iter(task.session.run([planes]).values()))[0], 4, task.labels)
             assert line["result"]["top"] == json.loads(json.dumps(want)), path.name
+
+
+def test_a_model_size_vpc_cannot_write_is_refused_with_the_spec_on_every_backend(assets):
+    """VPC writes widths in multiples of 16 and even heights: a where: dvpp spec for 200x48 would run on the CPU
+    and fail on the box, so build_argv (convert, spec, the simulator) refuses it; where: aipp takes it."""
+    from omdeploy.ascend.atc import build_argv
+    from omdeploy.errors import UserError
+
+    def spec(where):
+        return DeploySpec.from_dict({"model": str(assets.model("ppocr_mobile_v2_cls.onnx")), "task": "classify",
+                                     "inputs": [{"name": "x", "shape": [1, 3, 48, 200]}],
+                                     "preprocess": {"where": where, "resize": "stretch"}})
+    with pytest.raises(UserError, match="multiple of 16"):
+        build_argv(spec("dvpp"))
+    assert build_argv(spec("aipp"))
+
+
+def test_a_png_by_name_and_a_png_named_jpg_count_under_one_reason(assets, tmp_path):
+    import shutil
+
+    from omdeploy.runtime.dvpp import host_reason
+
+    disguised = tmp_path / "photo.jpg"
+    shutil.copy(assets.root / "images/astronaut.png", disguised)
+    assert host_reason(assets.root / "images/astronaut.png") == host_reason(disguised) == "not_jpeg"

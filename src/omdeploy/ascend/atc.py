@@ -449,8 +449,31 @@ def _check_spec_aipp(spec: DeploySpec) -> List[str]:
     from .aipp import aipp_inputs
 
     clash = [n for n in aipp_inputs(spec) if spec.input(n).dtype == "float16"]  # type: ignore[union-attr]
-    return ["input {!r}: --input_fp16_nodes and --insert_op_conf (preprocess.where: aipp) on the same input: AIPP "
-            "takes uint8 and writes float16 itself; set its dtype to float32".format(n) for n in clash]
+    problems = ["input {!r}: --input_fp16_nodes and --insert_op_conf (preprocess.where: aipp) on the same input: "
+                "AIPP takes uint8 and writes float16 itself; set its dtype to float32".format(n) for n in clash]
+    if spec.preprocess is not None and spec.preprocess.where == "dvpp":
+        problems += _vpc_size_problems(spec, aipp_inputs(spec))
+    return problems
+
+
+def _vpc_size_problems(spec: DeploySpec, names: Sequence[str]) -> List[str]:
+    """where: dvpp feeds VPC's output straight into the model: its W a multiple of 16, its H even."""
+    from .contract import hw_axes
+    from .jpeg_rules import VPC_HEIGHT_ALIGN, VPC_WIDTH_ALIGN
+
+    problems = []
+    for name in names:
+        item = spec.input(name)
+        axes = hw_axes(item.layout) if item is not None else None
+        if item is None or axes is None:
+            continue
+        h, w = item.shape[axes[0]], item.shape[axes[1]]
+        if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0 and (w % VPC_WIDTH_ALIGN or
+                                                                                h % VPC_HEIGHT_ALIGN):
+            problems.append("input {!r}: preprocess.where: dvpp feeds VPC's output (width a multiple of {}, height "
+                            "of {}) straight into the model, which takes {}x{} (w x h); use where: aipp (host "
+                            "decoding) for this size".format(name, VPC_WIDTH_ALIGN, VPC_HEIGHT_ALIGN, w, h))
+    return problems
 
 
 def build_argv(spec: DeploySpec, output: Optional[str] = None, aipp_file: Optional[str] = None,

@@ -39,6 +39,10 @@ SUBSAMPLINGS: Dict[Tuple[int, int], Tuple[str, bool]] = {
 GRAYSCALE = "4:0:0"
 
 MIN_SIDE = 32
+# VPC writes its output with the width padded to a multiple of 16 and the height to 2 (the output strides of
+# acldvppVpcResizeAsync's picture description, docs/reference.md [dvpp-jpegd]): a model fed by DVPP directly must
+# take exactly that size
+VPC_WIDTH_ALIGN, VPC_HEIGHT_ALIGN = 16, 2
 # soc_version prefix -> largest width/height JPEGD decodes (a chip fact: the chip table, data/chips.json)
 MAX_SIDE_BY_SOC: Dict[str, int] = dict(chips.table()["jpegd_max_side"]["by_prefix"])
 DEFAULT_MAX_SIDE: int = chips.table()["jpegd_max_side"]["default"]

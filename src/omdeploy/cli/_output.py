@@ -18,8 +18,9 @@ EXIT_OK = 0
 EXIT_FAILURE_FOUND = 1  # the command worked and found a problem (check errors, compare mismatch, bad inputs)
 EXIT_USER_ERROR = 2
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: rich would turn a user's ':fire:' (names like 'input:0' hold colons) into an emoji
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 

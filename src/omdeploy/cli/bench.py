@@ -10,8 +10,9 @@ import typer
 from ..fileio import write_text
 from ..errors import UserError, check_output_file, did_you_mean, one_of
 from ..spec import DeploySpec
+from ..named import parse_shapes
 from ._options import renamed
-from ._output import JsonOption, dumps, emit, parse_named, progress_tracker, table
+from ._output import JsonOption, dumps, emit, progress_tracker, table
 
 _ROWS = (  # (label, how to read it from a result); one column per backend, so backends sit side by side
     ("status", lambda r: "ok" if r.ok else "failed"),
@@ -54,6 +55,9 @@ def _backends(values: List[str]) -> List[str]:
     return names
 
 
+MAX_DURATION_S = 86400.0
+
+
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench_cmd(
@@ -79,6 +83,9 @@ def register(app: typer.Typer) -> None:
         from ..tools.bench import bench_many
 
         duration = renamed(duration, duration_old, "--duration", "-t")
+        if duration is not None and not 0 < duration <= MAX_DURATION_S:  # inf would never end, nan never compare
+            raise UserError("--duration {:g}: expected seconds between 0.001 and {:g} (a day)".format(
+                duration, MAX_DURATION_S))
         if iterations is not None and duration is not None:
             raise UserError("give --iterations or --duration, not both")
         from ._output import check_bounds
@@ -117,7 +124,7 @@ def register(app: typer.Typer) -> None:
         if report is not None:
             check_output_file(report, "--report", model)
         names = _backends(backend)
-        shape_map = parse_named(shapes, "--shape", "1,3,640,640", int)
+        shape_map = parse_shapes(shapes, "--shape", "1,3,640,640")
         bar, tracker = progress_tracker(not as_json)
         with ExitStack() as stack:
             if bar is not None:

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import typer
 
 from ..errors import UserError
+from ..named import parse_shapes
 from ._options import renamed
 from ._output import JsonOption, emit, human_bytes, parse_named, progress_tracker, table
 
@@ -154,7 +155,7 @@ def register(app: typer.Typer) -> None:
             if value < 0:
                 raise UserError("{}: expected a number >= 0, got {}".format(option, value))
         parsed = [cmp.Threshold.parse(t) for t in renamed(thresholds, thresholds_old, "--threshold", "-t")]
-        shape_map = parse_named(shapes, "--shape", "1,3,640,640", int)
+        shape_map = parse_shapes(shapes, "--shape", "1,3,640,640")
         range_map: Dict[str, Tuple[float, float]] = {}
         for k, vals in parse_named(ranges, "--range", "LOW,HIGH").items():
             if len(vals) != 2:

@@ -98,23 +98,26 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JsonOption,
     ) -> None:
         """Explain an error code or find the root cause in ATC output, plogs or a Python traceback."""
+        from ..findings import rule, rules
+
+        if not target.strip():
+            raise UserError("expected an error code, a rule id, a log file, a plog directory or -, got an empty "
+                            "argument", hint=_HINT)
+        known = rule(target)
+        if known is not None and "/" not in target:  # a bare rule id wins over a file of that name (./NAME reads it)
+            emit(known._asdict(), as_json, lambda c: c.print("{} ({}'s rule, at worst {}): checks {}".format(
+                known.id, known.checker, known.severity, known.what), markup=False))
+            return None
         is_path = target != "-" and Path(target).expanduser().exists()
         if _NUMBER.match(target) and not is_path:
             return _explain_code(int(target), as_json)
         if _LOG_CODE.match(target) and not is_path:
             return _explain_log_code(target.upper(), as_json)
         if target != "-" and not is_path:
-            from ..findings import rule, rules
-
-            known = rule(target)
-            if known is not None:  # a rule id from a finding of check, doctor, convert or jpeg
-                emit(known._asdict(), as_json, lambda c: c.print("{} ({}'s rule, at worst {}): checks {}".format(
-                    known.id, known.checker, known.severity, known.what), markup=False))
-                return None
             from ..errors import did_you_mean
 
-            raise UserError("expected an error code, a rule id, a log file, a plog directory or -, got '{}' (no such "
-                            "file, no rule of that id{})".format(target, did_you_mean(target, rules())), hint=_HINT)
+            raise UserError("expected an error code, a rule id, a log file, a plog directory or -, got '{}': no such "
+                            "file and no rule of that id{}".format(target, did_you_mean(target, rules())), hint=_HINT)
         try:
             logs = read_logs(target)
         except OSError as exc:

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple
 import typer
 
 from ..errors import UserError, check_output_file
+from ..named import parse_shapes
 from ._options import renamed
 from ._output import JsonOption, emit, parse_named, table
 
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
             if path is not None:
                 check_output_file(path, option, spec_path)
         parsed = [cmp.Threshold.parse(t) for t in renamed(thresholds, thresholds_old, "--threshold", "-t")]
-        shape_map = parse_named(shapes, "--shape", "1,3,640,640", int)
+        shape_map = parse_shapes(shapes, "--shape", "1,3,640,640")
         range_map: Dict[str, Tuple[float, float]] = {}
         for k, vals in parse_named(ranges, "--range", "LOW,HIGH").items():
             if len(vals) != 2 or not vals[0] <= vals[1]:

@@ -259,10 +259,11 @@ def suggest_gears(tensor: TensorSummary) -> Dict[str, Any]:
     """ATC options that cover a dynamic input (batch gears, or H/W gears in multiples of 32), and a freeze."""
     gears = rules.gear_facts()
     shape = list(tensor.shape)
-    dynamic = [i for i, d in enumerate(shape) if not isinstance(d, int)]
-    image = len(shape) == 4 and isinstance(shape[1], int) and shape[1] in (1, 3, 4)
+    fixed = [isinstance(d, int) and d > 0 for d in shape]  # -1 / 0 (an exporter's "any") is dynamic too
+    dynamic = [i for i, f in enumerate(fixed) if not f]
+    image = len(shape) == 4 and fixed[1] and shape[1] in (1, 3, 4)
     typical = gears["image"][len(gears["image"]) // 2]
-    freeze = [d if isinstance(d, int) else typical if image and i in (2, 3) else 1 for i, d in enumerate(shape)]
+    freeze = [d if f else typical if image and i in (2, 3) else 1 for i, (d, f) in enumerate(zip(shape, fixed))]
     suggestion: Dict[str, Any] = {"mode": "freeze", "gears": [], "freeze": freeze,
                                   "atc": '--input_shape="{}:{}"'.format(tensor.name, _dims(freeze))}
     if image and dynamic == [0]:

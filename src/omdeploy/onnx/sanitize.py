@@ -53,9 +53,9 @@ class SanitizeResult:
 
 def parse_input_shapes(items: Sequence[str]) -> Dict[str, List[int]]:
     """['x:1,3,640,640', ...] -> {'x': [1, 3, 640, 640]}: omdeploy.named's parser, positive sizes."""
-    from ..named import parse_named
+    from ..named import parse_shapes
 
-    return parse_named(items, "--shape", "D1,D2,... (e.g. x:1,3,640,640)", int, minimum=1)
+    return parse_shapes(items)
 
 
 def _graph_inputs(model: Any) -> List[Any]:

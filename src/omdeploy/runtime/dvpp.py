@@ -30,7 +30,7 @@ from ..errors import UserError
 NV12 = 1  # acldvppPixelFormat PIXEL_FORMAT_YUV_SEMIPLANAR_420
 UNSUPPORTED_JPEG = 148052
 JPEGD_WIDTH_ALIGN, JPEGD_HEIGHT_ALIGN = 64, 16  # 310P/310B output strides (the 310 and 910 align to 128)
-VPC_WIDTH_ALIGN, VPC_HEIGHT_ALIGN = 16, 2
+from ..ascend.jpeg_rules import VPC_HEIGHT_ALIGN, VPC_WIDTH_ALIGN  # noqa: E402  (DVPP facts)
 
 
 def _align(value: int, to: int) -> int:
@@ -38,12 +38,13 @@ def _align(value: int, to: int) -> int:
 
 
 def host_reason(path: Union[str, os.PathLike], soc_version: Optional[str] = None) -> Optional[str]:
-    """Why the DVPP JPEG decoder of `soc_version` would not take this file (the `jpeg` checker's first problem,
-    or "not a JPEG"), None when it would: the one routing rule of the box and of its emulation."""
+    """Why the DVPP JPEG decoder of `soc_version` would not take this file (the `jpeg` checker's first problem
+    code; "not_jpeg" for a file that is not a JPEG by its name or by its bytes), None when it would: the one
+    routing rule of the box and of its emulation."""
     from ..ascend.jpeg import JPEG_SUFFIXES, check_jpeg
 
     if Path(path).suffix.lower() not in JPEG_SUFFIXES:
-        return "not a JPEG"
+        return "not_jpeg"  # the jpeg checker's code for the same finding
     verdict = check_jpeg(path, soc_version)
     return None if verdict.ok else verdict.problems[0].rule
 
