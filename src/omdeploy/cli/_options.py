@@ -17,12 +17,12 @@ from ..errors import UserError
 from ._output import err_console, live_display, table
 
 
-def renamed(new_value: Any, old_value: Any, new: str, old: str, default: Any = None) -> Any:
+def renamed(new_value: Any, old_value: Any, new: str, old: str) -> Any:
     """The value of an option whose spelling changed from `old` to `new`: the old one still works for one
     release, with a note; both at once is a user error."""
     if old_value is None or old_value == []:
         return new_value
-    if new_value is not None and new_value != [] and new_value != default:
+    if new_value is not None and new_value != []:
         raise UserError("{} and {} are the same option (the old and the new spelling): give it once".format(old, new))
     err_console.print("note: {} is deprecated, use {} (the old spelling goes in the next release)".format(old, new),
                       markup=False)

@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("expected an error code, a rule id, a log file, a plog directory or -, got an empty "
                             "argument", hint=_HINT)
         known = rule(target)
-        if known is not None and "/" not in target:  # a bare rule id wins over a file of that name (./NAME reads it)
+        if known is not None:  # a rule id wins over a file of that name (./NAME, not a rule id, reads the file)
             emit(known._asdict(), as_json, lambda c: c.print("{} ({}'s rule, at worst {}): checks {}".format(
                 known.id, known.checker, known.severity, known.what), markup=False))
             return None

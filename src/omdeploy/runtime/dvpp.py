@@ -49,6 +49,29 @@ def host_reason(path: Union[str, os.PathLike], soc_version: Optional[str] = None
     return None if verdict.ok else verdict.problems[0].rule
 
 
+class DecodeCounts:
+    """Files decoded by JPEGD and on the host, and why: the counts of `where: dvpp`, on the box and in its
+    emulation alike. Thread-safe (the runner prepares in several threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.dvpp = self.host = 0
+        self.host_reasons: Counter = Counter()
+
+    def add(self, host_reason: Optional[str]) -> None:
+        """One file: decoded by JPEGD (None) or on the host for `host_reason`."""
+        with self._lock:
+            if host_reason is None:
+                self.dvpp += 1
+            else:
+                self.host += 1
+                self.host_reasons[host_reason] += 1
+
+    def summary(self) -> Dict[str, object]:
+        with self._lock:
+            return {"dvpp": self.dvpp, "host": self.host, "host_reasons": dict(self.host_reasons)}
+
+
 @dataclass
 class DeviceImage:
     """An image already in device memory (a DVPP output): the acl backend copies it device to device into
@@ -74,8 +97,7 @@ class DvppPreprocessor:
 
         self.backend, self.size, self.soc_version = backend, (int(height), int(width)), soc_version
         self._acl = backend._acl
-        self.counts: Counter = Counter()
-        self.host_reasons: Counter = Counter()
+        self.counts = DecodeCounts()
         self._given: Set[int] = set()  # DVPP outputs handed out as DeviceImages and not yet released
         self._given_lock = threading.Lock()  # released by the model's thread while workers prepare more
         media = self._acl.media
@@ -114,8 +136,7 @@ class DvppPreprocessor:
     def _on_host(self, path: Path, reason: str) -> np.ndarray:
         from .dvpp_emulate import dvpp_nv12
 
-        self.counts["host"] += 1
-        self.host_reasons[reason] += 1
+        self.counts.add(reason)
         return np.ascontiguousarray(dvpp_nv12(path, self.size)[np.newaxis, ..., np.newaxis])
 
     def _on_device(self, path: Path) -> Optional[DeviceImage]:
@@ -154,7 +175,7 @@ class DvppPreprocessor:
             memory.remove(target_memory)  # the caller's now: freed by DeviceImage.release (or by close)
             with self._given_lock:
                 self._given.add(target_memory)
-            self.counts["dvpp"] += 1
+            self.counts.add(None)
             return DeviceImage(target_memory, resized_size, lambda: self._release(target_memory))
         finally:
             for desc in descs:
@@ -196,7 +217,7 @@ class DvppPreprocessor:
 
     # ---- reports and teardown ---------------------------------------------------------------------
     def summary(self) -> Dict[str, object]:
-        return {"dvpp": self.counts["dvpp"], "host": self.counts["host"], "host_reasons": dict(self.host_reasons)}
+        return self.counts.summary()
 
     def close(self) -> None:
         from .acl import _warn_on_failure

@@ -54,9 +54,6 @@ class Task:
         return self.infer(self.prepare(image))
 
     def close(self) -> None:
-        dvpp = getattr(self, "dvpp", None)
-        if dvpp is not None:  # its DVPP channel before the model's context goes
-            dvpp.close()
         for session in self._sessions():
             session.close()
 
@@ -156,6 +153,12 @@ class ImageTask(Task):
 
     def prepare_file(self, path: Path) -> Optional[Tuple[Any, Geometry]]:
         return None if self.dvpp is None else self.dvpp(path)
+
+    def close(self) -> None:
+        dvpp = getattr(self, "dvpp", None)  # (getattr: close may run after a failed open, before dvpp was set)
+        if dvpp is not None:  # its DVPP channel before the model's context goes
+            dvpp.close()
+        super().close()
 
     def file_summary(self) -> Optional[Dict[str, Any]]:
         return None if self.dvpp is None else self.dvpp.summary()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
@@ -39,32 +38,30 @@ class DvppInput:
     def __init__(self, session: Any, size: Tuple[int, int]):
         self.size = size
         self.soc_version = session.spec.target.soc_version if session.spec is not None else None
+        from ..runtime.dvpp import DecodeCounts, DvppPreprocessor
+
         self._device = None
         if session.backend_name == "acl":
-            from ..runtime.dvpp import DvppPreprocessor
-
             self._device = DvppPreprocessor.for_session(session, self.soc_version)
+        self.emulated = self._device is None
         self._lock = threading.Lock()  # one DVPP channel and stream; the runner prepares in several threads
-        self._counts: Counter = Counter()
-        self._reasons: Counter = Counter()
+        # the device's own counts on the box; the emulation's, counted by the same rule, elsewhere
+        self.counts = DecodeCounts() if self._device is None else self._device.counts
 
     def __call__(self, path: Union[str, os.PathLike]) -> Tuple[Any, Geometry]:
         path = Path(path)
         if self._device is not None:
             with self._lock:
-                before = self._device.counts["host"]
+                before = self.counts.host
                 value = self._device(path)
-                on_host = self._device.counts["host"] > before
+                on_host = self.counts.host > before
         else:
             from ..runtime.dvpp import host_reason
             from ..runtime.dvpp_emulate import dvpp_nv12
 
             reason = host_reason(path, self.soc_version)
             value = np.ascontiguousarray(dvpp_nv12(path, self.size)[np.newaxis, ..., np.newaxis])
-            with self._lock:
-                self._counts["host" if reason else "dvpp"] += 1
-                if reason:
-                    self._reasons[reason] += 1
+            self.counts.add(reason)
             on_host = reason is not None
         source = source_hw(path, oriented=on_host)
         out_h, out_w = self.size
@@ -73,10 +70,7 @@ class DvppInput:
     def summary(self) -> Dict[str, Any]:
         """{"dvpp": files JPEGD decoded, "host": files decoded on the host, "host_reasons": {why: count},
         "emulated": True where no device ran it}."""
-        if self._device is not None:
-            return dict(self._device.summary(), emulated=False)
-        return {"dvpp": self._counts["dvpp"], "host": self._counts["host"], "host_reasons": dict(self._reasons),
-                "emulated": True}
+        return dict(self.counts.summary(), emulated=self.emulated)
 
     def close(self) -> None:
         if self._device is not None:
