@@ -12,7 +12,6 @@ from rich.table import Table
 
 from .._json import json_default
 from ..errors import UserError
-from ..named import parse_named  # noqa: F401  (the verbs' NAME:V1,V2 options)
 
 EXIT_OK = 0
 EXIT_FAILURE_FOUND = 1  # the command worked and found a problem (check errors, compare mismatch, bad inputs)

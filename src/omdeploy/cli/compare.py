@@ -8,9 +8,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import typer
 
 from ..errors import UserError
-from ..named import parse_shapes
+from ..named import parse_named, parse_shapes
 from ._options import renamed
-from ._output import JsonOption, emit, human_bytes, parse_named, progress_tracker, table
+from ._output import JsonOption, emit, human_bytes, progress_tracker, table
 
 _FMT = {"cosine": "{:.6f}", "top1": "{:.3f}", "top5": "{:.3f}"}
 

@@ -7,9 +7,9 @@ from typing import Dict, List, Optional, Tuple
 import typer
 
 from ..errors import UserError, check_output_file
-from ..named import parse_shapes
+from ..named import parse_named, parse_shapes
 from ._options import renamed
-from ._output import JsonOption, emit, parse_named, table
+from ._output import JsonOption, emit, table
 
 
 def _render(result, console) -> None:
